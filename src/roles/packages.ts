@@ -1,0 +1,20 @@
+/**
+ * The one list of Debian packages per role. The provisioner installs these (skipping what
+ * dpkg-query reports as installed) and the lab image is built with all of them, because a lab
+ * host has no route to Debian's mirror.
+ */
+export const COMMON_PACKAGES = ['openssh-server', 'nftables', 'unattended-upgrades', 'cron', 'curl', 'ca-certificates', 'procps', 'iproute2'] as const
+export const BASTION_PACKAGES = ['haproxy', 'socat', 'openssl'] as const
+export const WEB_PACKAGES = ['nginx'] as const
+
+export function packagesFor(role: 'bastion' | 'web'): string[] {
+  return [...COMMON_PACKAGES, ...(role === 'bastion' ? BASTION_PACKAGES : WEB_PACKAGES)]
+}
+
+/** What a lab host needs beyond the role packages to boot as a systemd host. */
+export const LAB_BOOT_PACKAGES = ['systemd-sysv', 'dbus', 'iputils-ping', 'netcat-openbsd', 'less'] as const
+
+/** Every package of every role plus the boot set: the lab image's list (its cache key). */
+export function labImagePackages(): string[] {
+  return [...new Set([...COMMON_PACKAGES, ...BASTION_PACKAGES, ...WEB_PACKAGES, ...LAB_BOOT_PACKAGES])].sort()
+}
