@@ -18,6 +18,17 @@ export interface DesiredFile {
   validate?: string
   /** Services to reload (or restart) when this file changes. */
   notify?: {service: string; action: 'reload' | 'restart'}[]
+  /**
+   * Applied with an automatic rollback: the change is reverted after a timeout unless a NEW SSH
+   * connection made after it confirms the operator can still get in (firewall, sshd).
+   * The apply engine also treats files that notify `nftables` or `ssh` as guarded.
+   */
+  guarded?: boolean
+  /**
+   * Run `systemctl daemon-reload` after this file changes (systemd units and drop-ins), before
+   * any service in `notify` is reloaded or restarted.
+   */
+  daemonReload?: boolean
 }
 
 export interface DesiredService {
@@ -25,6 +36,18 @@ export interface DesiredService {
   enabled: boolean
   /** true: running; false: stopped; 'keep': whatever it is (e.g. web service on standby nodes is owned by the scaler). */
   running: boolean | 'keep'
+  /** Run before a reload/restart; a failure skips the reload and is reported (e.g. `nginx -t`). */
+  check?: string
+  /** Run after a reload/restart/start to prove it took effect (e.g. HAProxy owns :443). */
+  verify?: string
+  /**
+   * Only with `running: 'keep'`: the state to put the service in when provision finds the host
+   * not provisioned before (e.g. nginx that Debian's package just started on a standby node:
+   * `false` stops it). After that, 'keep' leaves it to the scaler.
+   */
+  initial?: boolean
+  /** The unit may not exist on every host (e.g. nginx on a bastion): skip it when it is not installed. */
+  ifPresent?: boolean
 }
 
 /** Everything provision wants on one host. */
@@ -33,4 +56,6 @@ export interface HostDesiredState {
   packages: string[]
   files: DesiredFile[]
   services: DesiredService[]
+  /** Paths to remove if present (e.g. Debian's default nginx site), with the services to notify when one is removed. */
+  absent?: {path: string; notify?: {service: string; action: 'reload' | 'restart'}[]}[]
 }

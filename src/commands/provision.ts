@@ -1,0 +1,50 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {EXIT, UsageError} from '../lib/errors.js'
+
+export default class Provision extends BaseCommand {
+  static override summary = 'Bring every host to the state the inventory describes (bastion first, then web nodes).'
+  static override description = `For each host: gather facts in one SSH round trip, compute the desired state (packages, files, services, firewall), apply only the differences, verify.
+New configurations are validated on the host (haproxy -c, nft -c, sshd -t, nginx -t) before they replace the live ones; the previous version of every file is kept under /var/lib/infra/prev. Firewall and sshd changes are reverted automatically unless a new SSH connection confirms them.
+Without a terminal (CI), pass --yes.`
+
+  static override examples = [
+    {description: 'See what would change, touching nothing', command: '<%= config.bin %> provision --dry-run'},
+    {description: 'Apply without a prompt (CI)', command: '<%= config.bin %> provision --yes'},
+    {description: 'Only one host, JSON summary', command: '<%= config.bin %> provision --host web2 --yes --json'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    'dry-run': Flags.boolean({description: 'Print the plan (a unified diff per file, package and service changes) and change nothing.', default: false}),
+    yes: Flags.boolean({char: 'y', description: 'Apply without asking for confirmation.', default: false, env: 'INFRA_YES'}),
+    host: Flags.string({description: 'Limit the run to this host (repeatable).', multiple: true}),
+    'confirm-timeout': Flags.string({
+      description: 'Seconds before a firewall/sshd change reverts by itself unless a new SSH connection confirms it (e.g. 30s).',
+      default: '30s',
+    }),
+  }
+
+  async run() {
+    const {flags} = await this.parse(Provision)
+    const {loadInventory} = await import('../inventory/load.js')
+    const {durationMs} = await import('../inventory/schema.js')
+    const {runProvisionCommand} = await import('../plan/command.js')
+    if (!/^\d+(s|m)$/.test(flags['confirm-timeout'])) {
+      throw new UsageError(`--confirm-timeout ${flags['confirm-timeout']}: not a duration`, {hint: 'Use seconds or minutes, e.g. 30s or 2m.'})
+    }
+    const loaded = await loadInventory(flags.config)
+    const result = await runProvisionCommand(loaded, {
+      dryRun: flags['dry-run'],
+      yes: flags.yes,
+      only: flags.host,
+      guardSeconds: Math.round(durationMs(flags['confirm-timeout']) / 1000),
+      json: this.jsonEnabled(),
+      commandName: 'provision',
+    })
+    if (result.failed.length > 0) process.exitCode = EXIT.FAILURE
+    return result
+  }
+}

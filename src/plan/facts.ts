@@ -1,0 +1,133 @@
+/**
+ * Facts: what a host has now, gathered in ONE round trip (one `exec` of a generated script),
+ * parsed into a typed value. The script is a pure function of the desired state, so it is
+ * tested as a string, and the parser is tested on fixed output (pyinfra's fact = command + parser).
+ */
+import type {HostDesiredState} from './types.js'
+
+export interface FileFact {
+  path: string
+  exists: boolean
+  mode?: number
+  owner?: string
+  group?: string
+  sha256?: string
+  /** Current content (utf8) for non-secret files, so a dry run can show a real diff. */
+  content?: string
+}
+
+export interface ServiceFact {
+  name: string
+  /** `enabled`, `disabled`, `masked`, `static`, `not-found`, ... as systemctl prints it. */
+  enabled: string
+  /** `active`, `inactive`, `failed`, `activating`, ... */
+  active: string
+}
+
+export interface HostFacts {
+  os: {id: string; versionId: string}
+  hostname: string
+  /** IPv4 addresses on the host's interfaces (scope global). */
+  addresses: {iface: string; address: string; prefix: number}[]
+  /** Installed packages among those asked about. */
+  installed: Set<string>
+  files: Map<string, FileFact>
+  services: Map<string, ServiceFact>
+  /** Paths from `absent` that exist. */
+  present: Set<string>
+  /** Epoch seconds on the host, for clock-skew checks. */
+  time: number
+}
+
+/** Single-quote a string for POSIX sh. */
+export function shq(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`
+}
+
+/** Largest file content sent back for diffs; larger files are compared by hash only. */
+const MAX_CONTENT = 256 * 1024
+
+export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 'services'> & {absent?: string[]}): string {
+  const lines: string[] = [
+    'export LC_ALL=C',
+    `printf '@@os\\t%s\\t%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID")" "$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")"`,
+    `printf '@@hostname\\t%s\\n' "$(hostname)"`,
+    `printf '@@time\\t%s\\n' "$(date +%s)"`,
+    `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
+  ]
+  if (state.packages.length > 0) {
+    lines.push(
+      `dpkg-query -W -f='@@pkg\\t\${Package}\\t\${db:Status-Status}\\n' ${state.packages.map(shq).join(' ')} 2>/dev/null || true`,
+    )
+  }
+  // One function for all files keeps the script short for large desired states.
+  lines.push(
+    `f() { if [ -f "$1" ]; then printf '@@file\\t%s\\t%s\\n' "$1" "$(stat -c '%a\\t%U\\t%G' "$1")\\t$(sha256sum < "$1" | cut -d' ' -f1)"; ` +
+      `if [ "$2" = 1 ] && [ "$(stat -c %s "$1")" -le ${MAX_CONTENT} ]; then printf '@@content\\t%s\\t' "$1"; base64 -w0 < "$1"; echo; fi; ` +
+      `else printf '@@nofile\\t%s\\n' "$1"; fi; }`,
+  )
+  for (const file of state.files) lines.push(`f ${shq(file.path)} ${file.secret ? 0 : 1}`)
+  if (state.services.length > 0) {
+    lines.push(
+      `s() { printf '@@svc\\t%s\\t%s\\t%s\\n' "$1" "$(systemctl is-enabled "$1" 2>/dev/null || true)" "$(systemctl is-active "$1" 2>/dev/null || true)"; }`,
+    )
+    for (const svc of state.services) lines.push(`s ${shq(svc.name)}`)
+  }
+  for (const p of state.absent ?? []) lines.push(`[ -e ${shq(p)} ] || [ -L ${shq(p)} ] && printf '@@present\\t%s\\n' ${shq(p)}`)
+  lines.push('true')
+  return lines.join('\n') + '\n'
+}
+
+export function parseFacts(out: string): HostFacts {
+  const facts: HostFacts = {
+    os: {id: '', versionId: ''},
+    hostname: '',
+    addresses: [],
+    installed: new Set(),
+    files: new Map(),
+    services: new Map(),
+    present: new Set(),
+    time: 0,
+  }
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('@@')) continue
+    const [tag, ...f] = line.split('\t')
+    switch (tag) {
+      case '@@os':
+        facts.os = {id: f[0] ?? '', versionId: f[1] ?? ''}
+        break
+      case '@@hostname':
+        facts.hostname = f[0] ?? ''
+        break
+      case '@@time':
+        facts.time = Number(f[0])
+        break
+      case '@@addr': {
+        const [address, prefix] = (f[1] ?? '').split('/')
+        facts.addresses.push({iface: f[0] ?? '', address: address ?? '', prefix: Number(prefix)})
+        break
+      }
+      case '@@pkg':
+        if (f[1] === 'installed') facts.installed.add(f[0] ?? '')
+        break
+      case '@@file':
+        facts.files.set(f[0]!, {path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3], sha256: f[4]})
+        break
+      case '@@content': {
+        const file = facts.files.get(f[0]!)
+        if (file) file.content = Buffer.from(f[1] ?? '', 'base64').toString('utf8')
+        break
+      }
+      case '@@nofile':
+        facts.files.set(f[0]!, {path: f[0]!, exists: false})
+        break
+      case '@@svc':
+        facts.services.set(f[0]!, {name: f[0]!, enabled: f[1] || 'not-found', active: f[2] || 'unknown'})
+        break
+      case '@@present':
+        facts.present.add(f[0]!)
+        break
+    }
+  }
+  return facts
+}

@@ -1,0 +1,278 @@
+/**
+ * Provision: for each host, facts (one round trip) → desired state → plan → apply → confirm.
+ * The bastion goes first (its firewall must be in place before connections are opened through it);
+ * web nodes then run in parallel, bounded by `ssh.parallel`. One host failing does not stop the others.
+ * Everything here is callable from tests; the oclif command only renders progress and results.
+ */
+import {randomBytes} from 'node:crypto'
+import {createTwoFilesPatch} from 'diff'
+
+import type {HostSpec} from '../inventory/schema.js'
+import type {LoadedInventory} from '../inventory/load.js'
+import {isPrivateIPv4} from '../lib/net.js'
+import {countChanges, type HostPlan, planHost} from './diff.js'
+import {factScript, type HostFacts, parseFacts} from './facts.js'
+import {applyScript, parseApplyOutput, rollbackUnit, STATE_DIR} from './script.js'
+import type {HostDesiredState} from './types.js'
+
+/** What the provisioner needs from an SSH connection (src/ssh provides it). */
+export interface Conn {
+  exec(cmd: string, opts?: {stdin?: string | Buffer; timeoutMs?: number}): Promise<{code: number; stdout: string; stderr: string}>
+}
+
+/** What the provisioner needs from the fleet of connections (src/ssh provides it). */
+export interface FleetLike {
+  connect(name: string): Promise<Conn>
+  /** A NEW connection (new TCP session), used to prove the operator can still log in after a guarded change. */
+  connectFresh(name: string): Promise<Conn & {close(): Promise<void> | void}>
+  close(): Promise<void>
+}
+
+export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'done' | 'failed'
+
+export interface ProvisionOptions {
+  dryRun?: boolean
+  /** Limit to these host names. */
+  only?: string[]
+  /** Seconds before an unconfirmed firewall/sshd change reverts by itself. */
+  guardSeconds?: number
+  concurrency?: number
+  onProgress?: (host: string, phase: HostPhase, detail?: string) => void
+}
+
+export interface HostResult {
+  host: string
+  role: 'bastion' | 'web'
+  ok: boolean
+  /** One line per change (planned in a dry run, applied otherwise). */
+  changes: string[]
+  changeCount: number
+  durationMs: number
+  /** Unified diffs of files and lists of package/service changes (dry run). */
+  diff?: string
+  error?: string
+  /** Tool output that explains the error (validator lines, apt, systemctl). */
+  details?: string[]
+  /** A guarded change (firewall, sshd) was reverted because no new connection could confirm it. */
+  reverted?: boolean
+}
+
+export interface ProvisionResult {
+  dryRun: boolean
+  hosts: HostResult[]
+  totalChanges: number
+  failed: string[]
+  durationMs: number
+}
+
+export interface PreparedHost {
+  spec: HostSpec
+  desired: HostDesiredState & {absent?: string[]}
+}
+
+/** Human lines for a plan (used in both dry run and apply summaries). */
+export function describePlan(plan: HostPlan): string[] {
+  return [
+    ...plan.packages.map((p) => `install package ${p}`),
+    ...plan.files.map((f) => `${f.kind === 'create' ? 'create' : f.kind === 'update' ? 'update' : 'fix owner/mode of'} ${f.file.path}`),
+    ...plan.remove.map((p) => `remove ${p}`),
+    ...plan.services.map((s) => `${s.actions.join(' + ')} ${s.name} (${s.reason})`),
+  ]
+}
+
+/** The dry-run text: a unified diff per file, and package/service changes. Secrets are never shown. */
+export function renderPlanDiff(plan: HostPlan): string {
+  const parts: string[] = []
+  for (const p of plan.packages) parts.push(`+ package ${p}`)
+  for (const change of plan.files) {
+    const {file, before} = change
+    if (change.kind === 'mode') {
+      parts.push(`~ ${file.path}: mode ${before?.mode?.toString(8)} ${before?.owner}:${before?.group} → ${file.mode.toString(8)} ${file.owner}:${file.group}`)
+      continue
+    }
+    if (file.secret) {
+      parts.push(`~ ${file.path}: secret content ${change.kind === 'create' ? 'created' : 'changed'} (not shown)`)
+      continue
+    }
+    const old = before?.exists ? (before.content ?? '(content not fetched: file too large)\n') : ''
+    parts.push(
+      createTwoFilesPatch(before?.exists ? `a${file.path}` : '/dev/null', `b${file.path}`, old, file.content, '', '', {context: 3})
+        .split('\n')
+        .filter((l) => !l.startsWith('====='))
+        .join('\n')
+        .trimEnd(),
+    )
+  }
+  for (const p of plan.remove) parts.push(`- ${p}`)
+  for (const s of plan.services) parts.push(`~ service ${s.name}: ${s.actions.join(', ')} (${s.reason})`)
+  return parts.join('\n')
+}
+
+/** Facts that make provisioning a host unsafe, as error messages. */
+export function preflight(spec: HostSpec, facts: HostFacts): string[] {
+  const errors: string[] = []
+  if (facts.os.id !== 'debian') errors.push(`${spec.name} runs ${facts.os.id || 'an unknown OS'} ${facts.os.versionId}; infra supports Debian 12`)
+  if (spec.role === 'web') {
+    for (const a of facts.addresses) {
+      if (!isPrivateIPv4(a.address)) {
+        errors.push(
+          `${spec.name} has the public address ${a.address} on ${a.iface}; web nodes must only be on the private network ` +
+            `(remove it: ip addr del ${a.address}/${a.prefix} dev ${a.iface})`,
+        )
+      }
+    }
+  }
+  return errors
+}
+
+function newRunId(): string {
+  const t = new Date().toISOString().replaceAll(/[-:]/g, '').slice(0, 15)
+  return `${t}-${randomBytes(3).toString('hex')}`
+}
+
+export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], opts: ProvisionOptions = {}): Promise<ProvisionResult> {
+  const start = Date.now()
+  const progress = opts.onProgress ?? (() => {})
+  const selected = opts.only?.length ? hosts.filter((h) => opts.only!.includes(h.spec.name)) : hosts
+  const bastion = selected.find((h) => h.spec.role === 'bastion')
+  const webs = selected.filter((h) => h.spec.role === 'web')
+  for (const h of selected) progress(h.spec.name, 'waiting')
+
+  const results: HostResult[] = []
+  // A dry run changes nothing, so every host can be read at once.
+  if (opts.dryRun) {
+    results.push(...(await mapLimit(selected, opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
+  } else {
+    if (bastion) results.push(await runHost(fleet, bastion, opts))
+    results.push(...(await mapLimit(webs, opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
+  }
+  const order = new Map(selected.map((h, i) => [h.spec.name, i]))
+  results.sort((a, b) => order.get(a.host)! - order.get(b.host)!)
+  return {
+    dryRun: Boolean(opts.dryRun),
+    hosts: results,
+    totalChanges: results.reduce((n, r) => n + r.changeCount, 0),
+    failed: results.filter((r) => !r.ok).map((r) => r.host),
+    durationMs: Date.now() - start,
+  }
+}
+
+async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: ProvisionOptions): Promise<HostResult> {
+  const {spec, desired} = prepared
+  const progress = opts.onProgress ?? (() => {})
+  const t0 = Date.now()
+  const result: HostResult = {host: spec.name, role: spec.role, ok: false, changes: [], changeCount: 0, durationMs: 0}
+  const fail = (error: string, details?: string[]) => {
+    result.error = error
+    if (details?.length) result.details = details
+    result.durationMs = Date.now() - t0
+    progress(spec.name, 'failed', error)
+    return result
+  }
+  try {
+    progress(spec.name, 'connecting')
+    const conn = await fleet.connect(spec.name)
+    progress(spec.name, 'facts')
+    const factsOut = await conn.exec('bash -s', {stdin: factScript(desired)})
+    if (factsOut.code !== 0) return fail(`gathering facts failed (exit ${factsOut.code})`, factsOut.stderr.split('\n').filter(Boolean))
+    const facts = parseFacts(factsOut.stdout)
+    const unsafe = preflight(spec, facts)
+    if (unsafe.length > 0) return fail(unsafe.join('; '))
+
+    progress(spec.name, 'planning')
+    const plan = planHost(desired, facts)
+    result.changeCount = countChanges(plan)
+    result.changes = describePlan(plan)
+    if (opts.dryRun) {
+      result.diff = renderPlanDiff(plan)
+      result.ok = true
+      result.durationMs = Date.now() - t0
+      progress(spec.name, 'done', result.changeCount === 0 ? 'no changes' : `${result.changeCount} change(s) planned`)
+      return result
+    }
+    if (result.changeCount === 0) {
+      result.ok = true
+      result.durationMs = Date.now() - t0
+      progress(spec.name, 'done', 'no changes')
+      return result
+    }
+
+    progress(spec.name, 'applying', `${result.changeCount} change(s)`)
+    const runId = newRunId()
+    const script = applyScript(plan, {runId, guardSeconds: opts.guardSeconds ?? 30, services: desired.services})
+    const applied = await conn.exec('bash -s', {stdin: script, timeoutMs: 15 * 60_000})
+    const report = parseApplyOutput(applied.stdout)
+    if (!report.ok) {
+      const why = report.invalid.length
+        ? `${report.invalid.join(', ')} failed validation; nothing was changed and the live configuration keeps serving`
+        : report.errors.join('; ') || `apply script exited ${applied.code}: ${applied.stderr.trim().split('\n').slice(-3).join(' ')}`
+      return fail(why, report.output)
+    }
+    if (report.armed) {
+      progress(spec.name, 'confirming', 'opening a new SSH connection to confirm the firewall/sshd change')
+      const confirmed = await confirmGuard(fleet, spec.name, runId)
+      if (!confirmed) {
+        result.reverted = true
+        const reverted = await waitForRevert(fleet, spec.name, conn, runId, report.armed.seconds)
+        return fail(
+          `the firewall/sshd change would have locked the operator out: a new SSH connection failed after it, ` +
+            (reverted ? 'and it was reverted automatically; the previous rules are back' : `and the automatic rollback (${rollbackUnit(runId)}) has not confirmed yet`),
+        )
+      }
+    }
+    result.ok = true
+    result.durationMs = Date.now() - t0
+    progress(spec.name, 'done', `${result.changeCount} change(s) applied`)
+    return result
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error))
+  }
+}
+
+async function confirmGuard(fleet: FleetLike, name: string, runId: string): Promise<boolean> {
+  let fresh: (Conn & {close(): Promise<void> | void}) | undefined
+  try {
+    fresh = await fleet.connectFresh(name)
+    const r = await fresh.exec(`systemctl stop ${rollbackUnit(runId)}.timer && rm -f ${STATE_DIR}/rollback-${runId}.sh && echo confirmed`)
+    return r.code === 0 && r.stdout.includes('confirmed')
+  } catch {
+    return false
+  } finally {
+    await fresh?.close()
+  }
+}
+
+async function waitForRevert(fleet: FleetLike, name: string, old: Conn, runId: string, seconds: number): Promise<boolean> {
+  const deadline = Date.now() + (seconds + 15) * 1000
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000))
+    try {
+      const r = await old.exec(`cat ${STATE_DIR}/rollback-${runId}.done 2>/dev/null`, {timeoutMs: 3000})
+      if (r.stdout.includes('reverted')) return true
+    } catch {
+      // The old connection may have been cut too: try a new one once the timer has fired.
+      try {
+        const fresh = await fleet.connectFresh(name)
+        const r = await fresh.exec(`cat ${STATE_DIR}/rollback-${runId}.done 2>/dev/null`)
+        await fresh.close()
+        if (r.stdout.includes('reverted')) return true
+      } catch {
+        // keep waiting
+      }
+    }
+  }
+  return false
+}
+
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
+  return out
+}

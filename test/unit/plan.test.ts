@@ -1,0 +1,205 @@
+import {execFileSync} from 'node:child_process'
+import {describe, expect, it} from 'vitest'
+
+import type {HostSpec} from '../../src/inventory/schema.js'
+import {planHost, sha256} from '../../src/plan/diff.js'
+import {factScript, parseFacts} from '../../src/plan/facts.js'
+import {describePlan, preflight, renderPlanDiff} from '../../src/plan/provision.js'
+import {applyScript, parseApplyOutput} from '../../src/plan/script.js'
+import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+
+const web: HostSpec = {name: 'web1', role: 'web', address: '10.42.0.11', privateAddress: '10.42.0.11', standby: false}
+
+function file(path: string, content: string, extra: Partial<DesiredFile> = {}): DesiredFile {
+  return {path, content, mode: 0o644, owner: 'root', group: 'root', ...extra}
+}
+
+function desired(extra: Partial<HostDesiredState> = {}): HostDesiredState {
+  return {host: web, packages: ['nginx'], files: [], services: [], ...extra}
+}
+
+/** Facts as the fact script prints them, built from a compact description. */
+function factsOut(lines: string[]): string {
+  return ['@@os\tdebian\t12', '@@hostname\tweb1', '@@time\t1700000000', ...lines].join('\n') + '\n'
+}
+
+function fileFact(path: string, content: string, mode = '644', owner = 'root', group = 'root'): string[] {
+  return [`@@file\t${path}\t${mode}\t${owner}\t${group}\t${sha256(content)}`, `@@content\t${path}\t${Buffer.from(content).toString('base64')}`]
+}
+
+describe('facts', () => {
+  it('gathers everything in one script that bash accepts', () => {
+    const script = factScript({
+      packages: ['nginx', 'nftables'],
+      files: [file('/etc/a.conf', 'x'), file('/etc/key.pem', 'k', {secret: true})],
+      services: [{name: 'nginx', enabled: true, running: true}],
+      absent: ['/etc/nginx/sites-enabled/default'],
+    })
+    expect(script).toContain("dpkg-query -W -f='@@pkg\\t${Package}\\t${db:Status-Status}\\n' 'nginx' 'nftables'")
+    expect(script).toContain("f '/etc/a.conf' 1")
+    // secret files are compared by hash; their content never travels back
+    expect(script).toContain("f '/etc/key.pem' 0")
+    expect(script).toContain("s 'nginx'")
+    execFileSync('bash', ['-n'], {input: script})
+  })
+
+  it('runs for real and parses what this machine reports', () => {
+    const out = execFileSync('bash', ['-s'], {
+      input: factScript({packages: ['bash', 'no-such-package-xyz'], files: [file('/etc/hostname', ''), file('/nonexistent/file', '')], services: []}),
+    }).toString()
+    const facts = parseFacts(out)
+    expect(facts.os.id).toBe('debian')
+    expect(facts.installed.has('bash')).toBe(true)
+    expect(facts.installed.has('no-such-package-xyz')).toBe(false)
+    expect(facts.files.get('/etc/hostname')?.exists).toBe(true)
+    expect(facts.files.get('/etc/hostname')?.content).toBe(execFileSync('cat', ['/etc/hostname']).toString())
+    expect(facts.files.get('/nonexistent/file')?.exists).toBe(false)
+    expect(facts.time).toBeGreaterThan(1_600_000_000)
+  })
+
+  it('parses addresses, services and present paths', () => {
+    const facts = parseFacts(
+      factsOut(['@@addr\teth0\t10.42.0.11/24', '@@svc\tnginx\tenabled\tactive', '@@svc\thaproxy\t\t', '@@present\t/etc/x', '@@pkg\tnginx\tinstalled', '@@pkg\tcurl\tconfig-files']),
+    )
+    expect(facts.addresses).toEqual([{iface: 'eth0', address: '10.42.0.11', prefix: 24}])
+    expect(facts.services.get('nginx')).toEqual({name: 'nginx', enabled: 'enabled', active: 'active'})
+    expect(facts.services.get('haproxy')?.enabled).toBe('not-found')
+    expect([...facts.installed]).toEqual(['nginx'])
+    expect(facts.present.has('/etc/x')).toBe(true)
+  })
+})
+
+describe('planHost', () => {
+  const conf = file('/etc/nginx/conf.d/infra.conf', 'server {}\n', {notify: [{service: 'nginx', action: 'reload'}]})
+  const cases: {name: string; desired: HostDesiredState & {absent?: string[]}; facts: string[]; expected: string[]}[] = [
+    {
+      name: 'nothing to do when everything matches',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      expected: [],
+    },
+    {
+      name: 'a missing package is installed',
+      desired: desired(),
+      facts: [],
+      expected: ['install package nginx'],
+    },
+    {
+      name: 'a changed file is updated and its service reloaded',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old\n'), '@@svc\tnginx\tenabled\tactive'],
+      expected: ['update /etc/nginx/conf.d/infra.conf', 'reload nginx (configuration changed)'],
+    },
+    {
+      name: 'a missing file is created',
+      desired: desired({files: [conf]}),
+      facts: ['@@pkg\tnginx\tinstalled', `@@nofile\t${conf.path}`],
+      expected: ['create /etc/nginx/conf.d/infra.conf', 'reload nginx (configuration changed)'],
+    },
+    {
+      name: 'only the mode differs',
+      desired: desired({files: [conf]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content, '600')],
+      expected: ['fix owner/mode of /etc/nginx/conf.d/infra.conf'],
+    },
+    {
+      name: 'a stopped service that must run is started (restarted when its files changed)',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
+      expected: ['update /etc/nginx/conf.d/infra.conf', 'restart nginx (is inactive)'],
+    },
+    {
+      name: 'a standby node keeps its stopped web service even when its config changes',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep'}]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
+      expected: ['update /etc/nginx/conf.d/infra.conf'],
+    },
+    {
+      name: 'a service that must be off is stopped and disabled',
+      desired: desired({packages: [], services: [{name: 'nginx', enabled: false, running: false}]}),
+      facts: ['@@svc\tnginx\tenabled\tactive'],
+      expected: ['disable + stop nginx (is enabled, is running)'],
+    },
+    {
+      name: 'a service that must be off and is not installed needs nothing',
+      desired: desired({packages: [], services: [{name: 'nginx', enabled: false, running: false}]}),
+      facts: ['@@svc\tnginx\t\t'],
+      expected: [],
+    },
+    {
+      name: 'a path that must be absent is removed',
+      desired: {...desired({packages: []}), absent: ['/etc/nginx/sites-enabled/default']},
+      facts: ['@@present\t/etc/nginx/sites-enabled/default'],
+      expected: ['remove /etc/nginx/sites-enabled/default'],
+    },
+  ]
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(describePlan(planHost(c.desired, parseFacts(factsOut(c.facts))))).toEqual(c.expected)
+    })
+  }
+})
+
+describe('renderPlanDiff', () => {
+  it('shows a unified diff of a changed file and hides secrets', () => {
+    const plan = planHost(
+      desired({packages: [], files: [file('/etc/a.conf', 'one\ntwo\n'), file('/etc/k.pem', 'PRIVATE KEY', {secret: true})]}),
+      parseFacts(factsOut([...fileFact('/etc/a.conf', 'one\n'), '@@file\t/etc/k.pem\t600\troot\troot\tdeadbeef'])),
+    )
+    const text = renderPlanDiff(plan)
+    expect(text).toContain('--- a/etc/a.conf')
+    expect(text).toContain('+++ b/etc/a.conf')
+    expect(text).toContain('+two')
+    expect(text).toContain('/etc/k.pem: secret content changed (not shown)')
+    expect(text).not.toContain('PRIVATE KEY')
+  })
+})
+
+describe('preflight', () => {
+  it('refuses a web node with a public address, naming address and interface', () => {
+    const facts = parseFacts(factsOut(['@@addr\teth0\t10.42.0.11/24', '@@addr\teth1\t198.51.100.7/24']))
+    expect(preflight(web, facts)).toEqual([
+      'web1 has the public address 198.51.100.7 on eth1; web nodes must only be on the private network (remove it: ip addr del 198.51.100.7/24 dev eth1)',
+    ])
+    expect(preflight(web, parseFacts(factsOut(['@@addr\teth0\t10.42.0.11/24'])))).toEqual([])
+  })
+})
+
+describe('applyScript', () => {
+  const haproxy = file('/etc/haproxy/haproxy.cfg', 'global\n', {validate: 'haproxy -c -f {}', notify: [{service: 'haproxy', action: 'reload'}]})
+  const pem = file('/etc/haproxy/certs/x.pem', 'SECRET', {secret: true, mode: 0o600})
+  const nft = file('/etc/nftables.conf', 'flush ruleset\n', {validate: 'nft -c -f {}', notify: [{service: 'nftables', action: 'reload'}]})
+  const plan = planHost(
+    {host: web, packages: ['haproxy'], files: [haproxy, pem, nft], services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]},
+    parseFacts(factsOut(['@@svc\thaproxy\tenabled\tactive', '@@file\t/etc/nftables.conf\t755\troot\troot\tabc'])),
+  )
+  const script = applyScript(plan, {runId: 'r1', guardSeconds: 20, services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]})
+
+  it('is valid bash', () => {
+    execFileSync('bash', ['-n'], {input: script})
+  })
+
+  it('installs plain files, then validates, then installs validated files, then arms the guard before the firewall', () => {
+    const at = (s: string) => {
+      const i = script.indexOf(s)
+      expect(i, s).toBeGreaterThan(-1)
+      return i
+    }
+    expect(at('apt-get install')).toBeLessThan(at("put 1 '/etc/haproxy/certs/x.pem'"))
+    expect(at("put 1 '/etc/haproxy/certs/x.pem'")).toBeLessThan(at('haproxy -c -f "$STAGE/0"'))
+    expect(at('haproxy -c -f "$STAGE/0"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
+    expect(at('nft -c -f "$STAGE/2"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
+    expect(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s')).toBeLessThan(at("put 2 '/etc/nftables.conf'"))
+    expect(at("put 2 '/etc/nftables.conf'")).toBeLessThan(at('systemctl reload-or-restart'))
+  })
+
+  it('never carries a secret in clear text', () => {
+    expect(script).not.toContain('SECRET')
+    expect(script).toContain(Buffer.from('SECRET').toString('base64'))
+  })
+
+  it('parses the report lines', () => {
+    const r = parseApplyOutput('@@step\tfiles\n@@done\tfile\t/etc/a\n@@invalid\t/etc/haproxy/haproxy.cfg\n@@out\t[ALERT] bad\n@@undone\n')
+    expect(r).toMatchObject({ok: false, done: ['file /etc/a'], invalid: ['/etc/haproxy/haproxy.cfg'], output: ['[ALERT] bad'], undone: true})
+  })
+})
