@@ -1,9 +1,9 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {parse} from 'yaml'
 
 import {ConfigError} from '../lib/errors.js'
-import {Inventory, inventorySchema} from './schema.js'
+import {Inventory} from './schema.js'
+import {InventoryIssue, resolveInventoryPath, validateInventoryText} from './validate.js'
 
 /** An inventory together with where it came from; paths in it resolve against `dir`. */
 export interface LoadedInventory {
@@ -16,21 +16,88 @@ export interface LoadedInventory {
   knownHostsPath: string
 }
 
-/** Resolve a path from the inventory against the inventory's folder. */
-export function resolveFrom(loaded: LoadedInventory, p: string): string {
-  return path.resolve(loaded.dir, p)
+export interface LoadOptions {
+  /**
+   * Check the files the inventory names (ssh.privateKey, tls.cert, tls.key): they exist, can be
+   * read, and private keys are not readable by other users. Default true.
+   */
+  checkFiles?: boolean
 }
 
-// STUB (to be replaced by the inventory work): line/column errors, did-you-mean, cross-field checks.
-export async function loadInventory(file: string): Promise<LoadedInventory> {
+/** An invalid inventory: `issues` holds every problem found (exit 2). */
+export class InventoryError extends ConfigError {
+  readonly issues: InventoryIssue[]
+  readonly file: string
+
+  constructor(file: string, issues: InventoryIssue[], lines: string[]) {
+    const n = issues.length
+    super(`${file} is not valid (${n} ${n === 1 ? 'error' : 'errors'}):\n${lines.join('\n')}`, {
+      hint: `Fix the ${n === 1 ? 'key' : 'keys'} above in ${file}; \`infra validate\` checks the file without touching any host.`,
+      code: 'EINVENTORY',
+    })
+    this.file = file
+    this.issues = issues
+  }
+}
+
+export interface InventoryCheck {
+  /** Absolute path of the inventory file. */
+  path: string
+  /** The file as named in messages: relative to the working folder when inside it. */
+  label: string
+  issues: InventoryIssue[]
+  /** `file:line:column path: message`, one per issue, sorted by position. */
+  errors: string[]
+  /** Set when there is no issue. */
+  inventory?: Inventory
+}
+
+/** Resolve a path from the inventory against the inventory's folder (`~/` is the home folder). */
+export function resolveFrom(loaded: LoadedInventory, p: string): string {
+  return resolveInventoryPath(loaded.dir, p)
+}
+
+/** How a file is named in messages: relative to the working folder when inside it, else absolute. */
+export function fileLabel(abs: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, abs)
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs
+}
+
+/**
+ * Reads and validates an inventory file without throwing on validation problems (for
+ * `infra validate`). Throws a ConfigError only when the file cannot be read.
+ */
+export async function checkInventoryFile(file: string, opts: LoadOptions = {}): Promise<InventoryCheck> {
   const abs = path.resolve(file)
+  const label = fileLabel(abs)
   let text: string
   try {
     text = await readFile(abs, 'utf8')
-  } catch {
-    throw new ConfigError(`${file}: no such inventory file`, {hint: 'Run `infra init` to write one, or pass --config PATH.'})
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      throw new ConfigError(`${label}: no such inventory file (looked for ${abs})`, {
+        hint: 'Run `infra init` to write one, or pass --config PATH (or set INFRA_CONFIG).',
+        code: 'ENOINVENTORY',
+      })
+    }
+    if (code === 'EISDIR') {
+      throw new ConfigError(`${label} is a folder, not an inventory file`, {hint: `Pass the file itself, e.g. --config ${path.join(label, 'infra.yaml')}.`, code: 'ENOINVENTORY'})
+    }
+    throw new ConfigError(`${label}: cannot read the inventory (${code ?? String(error)})`, {code: 'ENOINVENTORY', cause: error})
   }
-  const r = inventorySchema.safeParse(parse(text))
-  if (!r.success) throw new ConfigError(`${file}: ${r.error.message}`)
-  return {path: abs, dir: path.dirname(abs), inventory: r.data, knownHostsPath: path.join(path.dirname(abs), 'known_hosts')}
+  const dir = path.dirname(abs)
+  const r = validateInventoryText(text, label, {baseDir: opts.checkFiles === false ? undefined : dir})
+  return {path: abs, label, issues: r.issues, errors: r.errors, inventory: r.inventory}
+}
+
+/**
+ * Loads the inventory: every problem is reported at once as an InventoryError (a ConfigError,
+ * exit 2) whose message has one `file:line:column path: message` line per problem.
+ */
+export async function loadInventory(file: string, opts: LoadOptions = {}): Promise<LoadedInventory> {
+  const r = await checkInventoryFile(file, opts)
+  if (!r.inventory) throw new InventoryError(r.label, r.issues, r.errors)
+  const dir = path.dirname(r.path)
+  return {path: r.path, dir, inventory: r.inventory, knownHostsPath: path.join(dir, 'known_hosts')}
 }

@@ -1,123 +1,205 @@
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {z} from 'zod'
+
+import {crossCheck} from './cross-check.js'
+import {cidrOf, parseCidr} from './ipv4.js'
+
+export {isIPv4} from './ipv4.js'
 
 /**
  * The inventory (`infra.yaml`): one zod schema is the source of validation, of the TypeScript
  * types and of the JSON Schema shipped for editors (schema/infra.schema.json).
  * Everything but the domain and the addresses has a default.
+ *
+ * Messages: every schema says what would be valid through `expected(...)`, which yields
+ * `"10.0.0" is not an IPv4 address`, `is missing (expected ...)` or `is empty (expected ...)`.
+ * src/inventory/validate.ts adds the file, line, column and key path.
  */
 
-const DURATION = /^\d+(s|m|h)$/
-export const duration = z.string().regex(DURATION, {message: 'is not a duration (use a number followed by s, m or h, e.g. "30s", "5m", "1h")'})
-
-export const ipv4 = z.string().refine((s) => isIPv4(s), {message: 'is not an IPv4 address'})
-
-export function isIPv4(s: string): boolean {
-  const parts = s.split('.')
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255 && String(Number(p)) === p)
+/** How a value is shown in a message: strings quoted, lists and mappings named. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (Array.isArray(value)) return 'a list'
+  if (value !== null && typeof value === 'object') return 'a mapping'
+  return String(value)
 }
 
+/**
+ * An error map for a schema: what a valid value is (`what`), and optionally more detail.
+ * Yields `"x" is not WHAT (DETAIL)`, `is missing (expected WHAT, DETAIL)` or `is empty (...)`.
+ */
+export function expected(what: string, detail?: string) {
+  return (iss: {input?: unknown}): string => {
+    if (iss.input === undefined) return `is missing (expected ${what}${detail ? `, ${detail}` : ''})`
+    if (iss.input === null) return `is empty (expected ${what}${detail ? `, ${detail}` : ''})`
+    return `${show(iss.input)} is not ${what}${detail ? ` (${detail})` : ''}`
+  }
+}
+
+const DURATION = /^[1-9]\d*(s|m|h)$/
+const durationError = expected('a duration', 'a whole number followed by s, m or h, e.g. "30s", "5m", "1h"')
+
+export const duration = z.string({error: durationError}).regex(DURATION, {error: durationError})
+
+export const ipv4 = z.ipv4({error: expected('an IPv4 address')})
+
+export const cidr = z.cidrv4({error: expected('an IPv4 network in CIDR form', 'e.g. "10.10.0.0/24"')})
+
+const domainError = expected('a domain name', 'e.g. "example.com"')
 export const hostname = z
-  .string()
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/i, {
-    message: 'is not a domain name (e.g. "example.com")',
+  .string({error: domainError})
+  .regex(/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]$/, {
+    error: domainError,
   })
 
-export const nodeName = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,30}$/, {message: 'is not a valid host name (lowercase letters, digits and "-", starting with a letter, at most 31 characters)'})
+const nodeNameError = expected('a host name', 'lowercase letters, digits and "-", starting with a letter, at most 31 characters')
+export const nodeName = z.string({error: nodeNameError}).regex(/^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$/, {error: nodeNameError})
 
-export const sshSchema = z
-  .strictObject({
-    user: z.string().min(1).default('root').describe('Login user on every host (root, or a user with passwordless sudo).'),
-    port: z.number().int().min(1).max(65535).default(22).describe('SSH port on every host.'),
-    privateKey: z
-      .string()
-      .optional()
-      .describe('Path to the operator private key (relative to the inventory). Omit to use the ssh-agent (SSH_AUTH_SOCK).'),
-    connectTimeout: duration.default('10s').describe('How long to wait for a host to answer.'),
-    parallel: z.number().int().min(1).max(64).default(10).describe('How many hosts are worked on at once.'),
+const port = (what = 'a port number from 1 to 65535') => z.int({error: expected(what)}).min(1).max(65535)
+const wholeNumber = (min: number, max: number) => z.int({error: expected(`a whole number from ${min} to ${max}`)}).min(min).max(max)
+const and = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`)
+
+/** A mapping that allows only its own keys; its error message names the required and the optional keys. */
+function mappingOf<T extends Record<string, z.ZodType>>(shape: T) {
+  const keys = Object.keys(shape)
+  const required = keys.filter((k) => !shape[k].safeParse(undefined).success)
+  const optional = keys.filter((k) => !required.includes(k))
+  return z.strictObject(shape, {
+    error: expected(
+      required.length > 0 ? `a mapping with ${and(required)}` : 'a mapping',
+      optional.length > 0 ? `${required.length > 0 ? 'optional keys' : 'keys'}: ${optional.join(', ')}` : undefined,
+    ),
   })
-  .describe('How to reach the hosts. Keys only: infra never sends a password.')
+}
 
-export const bastionSchema = z
-  .strictObject({
-    name: nodeName.default('bastion'),
-    publicAddress: ipv4.describe('The address clients and the operator reach (the only public address of the fleet).'),
-    privateAddress: ipv4.describe('The bastion address on the private network; web nodes route through it.'),
-    privateNetwork: z
-      .string()
-      .regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, {message: 'is not an IPv4 network in CIDR form (e.g. "10.10.0.0/24")'})
-      .optional()
-      .describe('The private network in CIDR form; defaults to the /24 of privateAddress.'),
-    adminAllow: z.array(z.string()).default([]).describe('Addresses/CIDRs allowed to SSH to the bastion (empty: anyone, rate limited).'),
-  })
-  .describe('The one host with a public address: HAProxy, firewall/NAT, agents.')
+export const sshSchema = mappingOf({
+  user: z
+    .string({error: expected('a user name', 'e.g. "root" or "deploy"')})
+    .regex(/^[a-z_][a-z0-9_-]*$/, {error: expected('a user name', 'e.g. "root" or "deploy"')})
+    .default('root')
+    .describe('Login user on every host: root, or a user with passwordless sudo.'),
+  port: port().default(22).describe('SSH port on every host.'),
+  privateKey: z
+    .string({error: expected('a path to a private key file')})
+    .min(1, {error: expected('a path to a private key file')})
+    .optional()
+    .describe('Path to the operator private key, relative to the inventory (~/ allowed). Omit to use the ssh-agent (SSH_AUTH_SOCK).'),
+  connectTimeout: duration.default('10s').describe('How long to wait for a host to answer.'),
+  parallel: wholeNumber(1, 64).default(10).describe('How many hosts are worked on at once.'),
+}).describe('How to reach the hosts. Keys only: infra never sends a password.')
 
-export const webNodeSchema = z.strictObject({
-  name: nodeName,
-  address: ipv4.describe('Private address of the node.'),
-  standby: z.boolean().default(false).describe('Installed but stopped and in maintenance until the scaler or healer needs it.'),
+export const bastionSchema = mappingOf({
+  name: nodeName.default('bastion').describe('Host name of the bastion.'),
+  publicAddress: ipv4.describe('The address clients and the operator reach: the only public address of the fleet.'),
+  privateAddress: ipv4.describe('The bastion address on the private network (RFC 1918); web nodes route through it.'),
+  privateNetwork: cidr.optional().describe('The private network in CIDR form. Default: the /24 of privateAddress.'),
+  adminAllow: z
+    .array(
+      z.union([z.ipv4(), z.cidrv4()], {error: expected('an IPv4 address or network', 'e.g. "198.51.100.7" or "198.51.100.0/24"')}),
+      {error: expected('a list of IPv4 addresses or networks')},
+    )
+    .default([])
+    .describe('Addresses or networks allowed to SSH to the bastion. Empty: anyone (rate limited).'),
+}).describe('The one host with a public address: HAProxy, firewall and NAT, the agents.')
+
+export const webNodeSchema = mappingOf({
+  name: nodeName.describe('Host name of the node (unique in the fleet).'),
+  address: ipv4.describe('Private address of the node, inside the bastion private network.'),
+  standby: z
+    .boolean({error: expected('true or false')})
+    .default(false)
+    .describe('Installed but stopped and in maintenance until the scaler or the healer needs it.'),
 })
 
-export const healthCheckSchema = z
-  .strictObject({
-    path: z.string().startsWith('/', {message: 'must start with "/"'}).default('/healthz'),
-    interval: duration.default('2s'),
-    fall: z.number().int().min(1).max(100).default(3),
-    rise: z.number().int().min(1).max(100).default(2),
-  })
+export const healthCheckSchema = mappingOf({
+  path: z
+    .string({error: expected('a URL path starting with "/"', 'e.g. "/healthz"')})
+    .regex(/^\/\S*$/, {error: expected('a URL path starting with "/"', 'e.g. "/healthz"')})
+    .default('/healthz')
+    .describe('Path HAProxy requests (GET, expects 200) on every web node.'),
+  interval: duration.default('2s').describe('Time between two checks of a node.'),
+  fall: wholeNumber(1, 100).default(3).describe('Failed checks in a row before a node is taken out.'),
+  rise: wholeNumber(1, 100).default(2).describe('Passed checks in a row before a node is put back.'),
+})
   .prefault({})
+  .describe('How HAProxy checks the web nodes.')
 
-export const webSchema = z
-  .strictObject({
-    port: z.number().int().min(1).max(65535).default(80).describe('Port the web service (nginx) listens on, on the private address.'),
-    appPort: z.number().int().min(1).max(65535).optional().describe('When set, nginx proxies to an application on this local port.'),
-    healthCheck: healthCheckSchema,
-    nodes: z.array(webNodeSchema).min(1, {message: 'needs at least one web node'}),
-  })
-  .describe('The private web nodes behind the bastion.')
+export const webSchema = mappingOf({
+  port: port().default(80).describe('Port the web service (nginx) listens on, on the private address.'),
+  appPort: port()
+    .optional()
+    .describe('When set, nginx proxies to an application listening on this local port of each node.'),
+  healthCheck: healthCheckSchema,
+  nodes: z
+    .array(webNodeSchema, {error: expected('a list of web nodes', 'each with name and address')})
+    .min(1, {error: 'needs at least one web node'})
+    .describe('The web nodes. Nodes with standby: true are spares for the scaler and the healer.'),
+}).describe('The private web nodes behind the bastion.')
 
-export const scalingSchema = z
-  .strictObject({
-    cpuPercent: z.number().min(1).max(100).default(80),
-    sustainFor: duration.default('5m'),
-    recheckEvery: duration.default('15m'),
-    min: z.number().int().min(1).default(1),
-    max: z.number().int().min(1).default(3),
-  })
+export const scalingSchema = mappingOf({
+  cpuPercent: z
+    .number({error: expected('a percentage from 1 to 100')})
+    .min(1)
+    .max(100)
+    .default(80)
+    .describe('Average CPU use of the active nodes above which one standby node is started.'),
+  sustainFor: duration.default('5m').describe('How long the CPU use must stay above cpuPercent before scaling up.'),
+  recheckEvery: duration.default('15m').describe('After a scale-up, how long to wait before deciding again.'),
+  min: wholeNumber(1, 1000).default(1).describe('Fewest active web nodes.'),
+  max: wholeNumber(1, 1000)
+    .optional()
+    .describe('Most active web nodes. Default: 3, but at least min and at most the number of web nodes.'),
+})
   .prefault({})
+  .describe('Scale-up: start standby nodes when the active ones stay busy.')
 
-export const healingSchema = z
-  .strictObject({
-    every: duration.default('1m'),
-    attempts: z.number().int().min(1).max(20).default(3),
-  })
+export const healingSchema = mappingOf({
+  every: duration.default('1m').describe('How often the healer checks every node.'),
+  attempts: wholeNumber(1, 20).default(3).describe('Restart attempts on a failed node before a standby node replaces it.'),
+})
   .prefault({})
+  .describe('Self-healing: restart failed web nodes, then replace them with standby nodes.')
 
-export const tlsSchema = z
-  .discriminatedUnion('mode', [
-    z.strictObject({
-      mode: z.literal('self-signed'),
-      days: z.number().int().min(1).max(825).default(365),
-    }),
-    z.strictObject({
-      mode: z.literal('files'),
-      cert: z.string().describe('PEM certificate (chain) path, relative to the inventory.'),
-      key: z.string().describe('PEM private key path, relative to the inventory.'),
-    }),
-  ])
-  .prefault({mode: 'self-signed'})
-
-export const alertsSchema = z
-  .strictObject({
-    email: z.email({message: 'is not an e-mail address'}).optional(),
-    webhook: z.url({message: 'is not a URL'}).optional(),
-  })
+export const tlsSchema = mappingOf({
+  mode: z
+    .enum(['self-signed', 'files'], {error: expected('"self-signed" or "files"')})
+    .default('self-signed')
+    .describe('"self-signed": the bastion makes its own certificate; "files": use cert and key.'),
+  days: wholeNumber(1, 825).optional().describe('Lifetime of the self-signed certificate in days (mode self-signed). Default 365.'),
+  cert: z
+    .string({error: expected('a path to a PEM certificate file')})
+    .min(1, {error: expected('a path to a PEM certificate file')})
+    .optional()
+    .describe('PEM certificate (with its chain), relative to the inventory (mode files).'),
+  key: z
+    .string({error: expected('a path to a PEM private key file')})
+    .min(1, {error: expected('a path to a PEM private key file')})
+    .optional()
+    .describe('PEM private key of the certificate, relative to the inventory (mode files).'),
+})
   .prefault({})
+  .describe('The HTTPS certificate served by HAProxy.')
 
-export const inventorySchema = z.strictObject({
+export type TlsConfig = {mode: 'self-signed'; days: number} | {mode: 'files'; cert: string; key: string}
+
+export const alertsSchema = mappingOf({
+  email: z.email({error: expected('an e-mail address')}).optional().describe('Where alert e-mails go.'),
+  webhook: z
+    .url({protocol: /^https?$/, error: expected('an http:// or https:// URL')})
+    .optional()
+    .describe('URL that receives a JSON POST for every alert.'),
+})
+  .prefault({})
+  .describe('Where alerts go (scaling, healing, a node down). Both are optional.')
+
+/** The inventory object before cross-field checks (what the JSON Schema describes). */
+export const inventoryObject = mappingOf({
   domain: hostname.describe('The apex domain served by the fleet.'),
-  aliases: z.array(hostname).default([]).describe('Other names (e.g. www.example.com) redirected to the apex.'),
+  aliases: z
+    .array(hostname, {error: expected('a list of domain names')})
+    .default([])
+    .describe('Other names (e.g. www.example.com), redirected to the domain.'),
   ssh: sshSchema.prefault({}),
   bastion: bastionSchema,
   web: webSchema,
@@ -125,9 +207,44 @@ export const inventorySchema = z.strictObject({
   healing: healingSchema,
   tls: tlsSchema,
   alerts: alertsSchema,
-})
+}).describe('infra inventory: one file describes the fleet. Reference: docs/INVENTORY.md')
 
-export type Inventory = z.output<typeof inventorySchema>
+type ObjectOutput = z.output<typeof inventoryObject>
+
+/**
+ * The inventory as the rest of the tool sees it: every default filled in, including those that
+ * depend on other keys (bastion.privateNetwork, scaling.max), and tls as a tagged union.
+ */
+export type Inventory = Omit<ObjectOutput, 'bastion' | 'scaling' | 'tls'> & {
+  bastion: ObjectOutput['bastion'] & {privateNetwork: string}
+  scaling: ObjectOutput['scaling'] & {max: number}
+  tls: TlsConfig
+}
+
+function finish(inv: ObjectOutput): Inventory {
+  const n = inv.web.nodes.length
+  const {tls} = inv
+  return {
+    ...inv,
+    bastion: {
+      ...inv.bastion,
+      privateNetwork: (inv.bastion.privateNetwork ? parseCidr(inv.bastion.privateNetwork) : cidrOf(inv.bastion.privateAddress, 24))!.text,
+    },
+    scaling: {...inv.scaling, max: inv.scaling.max ?? Math.min(n, Math.max(3, inv.scaling.min))},
+    tls: tls.mode === 'files' ? {mode: 'files', cert: tls.cert ?? '', key: tls.key ?? ''} : {mode: 'self-signed', days: tls.days ?? 365},
+  }
+}
+
+/** Shape, defaults, then the transform; no cross-field checks (validate.ts runs those on the raw document). */
+export const inventoryShapeSchema = inventoryObject.transform(finish)
+
+/** The whole inventory: shape, defaults and cross-field checks (not the file checks of the loader). */
+export const inventorySchema = inventoryObject
+  .superRefine((inv, ctx) => {
+    for (const issue of crossCheck(inv)) ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
+  })
+  .transform(finish)
+
 export type InventoryInput = z.input<typeof inventorySchema>
 export type WebNode = z.output<typeof webNodeSchema>
 
@@ -152,4 +269,43 @@ export function durationMs(d: string): number {
   const m = /^(\d+)(s|m|h)$/.exec(d)
   if (!m) throw new Error(`not a duration: ${d}`)
   return Number(m[1]) * {s: 1000, m: 60_000, h: 3_600_000}[m[2] as 's' | 'm' | 'h']
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON Schema file (generated by scripts/gen-schema.js, see json-schema.ts) and the line that points editors to it.
+
+/**
+ * Absolute path of schema/infra.schema.json in this package. This module lives in
+ * src/inventory (development) or dist/inventory (installed); both are two levels below the root.
+ */
+export function schemaFilePath(): string {
+  return fileURLToPath(new URL('../../schema/infra.schema.json', import.meta.url))
+}
+
+/**
+ * The first line of every inventory infra writes, so that editors with the YAML language server
+ * (VS Code's YAML extension, Neovim, JetBrains) complete and check keys while typing:
+ *
+ *     # yaml-language-server: $schema=../node_modules/infra-fleet/schema/infra.schema.json
+ *
+ * The path is relative to the inventory folder when the two share a folder below the root of the
+ * file system (it survives moving the project as a whole), else absolute.
+ */
+export function schemaComment(inventoryDir: string, schemaPath = schemaFilePath()): string {
+  const from = path.resolve(inventoryDir)
+  const to = path.resolve(schemaPath)
+  const rel = path.relative(from, to)
+  const shared = commonPrefix(from, to)
+  const useRelative = rel !== '' && !path.isAbsolute(rel) && shared !== path.parse(from).root
+  const target = useRelative ? (rel.startsWith('..') ? rel : `./${rel}`).split(path.sep).join('/') : to
+  return `# yaml-language-server: $schema=${target}`
+}
+
+function commonPrefix(a: string, b: string): string {
+  const as = a.split(path.sep)
+  const bs = b.split(path.sep)
+  let i = 0
+  while (i < as.length && i < bs.length && as[i] === bs[i]) i++
+  const joined = as.slice(0, i).join(path.sep)
+  return joined === '' ? path.parse(a).root : joined
 }

@@ -46,8 +46,6 @@ export interface DesiredService {
    * `false` stops it). After that, 'keep' leaves it to the scaler.
    */
   initial?: boolean
-  /** The unit may not exist on every host (e.g. nginx on a bastion): skip it when it is not installed. */
-  ifPresent?: boolean
 }
 
 /** Everything provision wants on one host. */
@@ -56,6 +54,6 @@ export interface HostDesiredState {
   packages: string[]
   files: DesiredFile[]
   services: DesiredService[]
-  /** Paths to remove if present (e.g. Debian's default nginx site), with the services to notify when one is removed. */
-  absent?: {path: string; notify?: {service: string; action: 'reload' | 'restart'}[]}[]
+  /** Paths to remove if present (e.g. Debian's default nginx site in sites-enabled). */
+  absent?: string[]
 }

@@ -1,0 +1,104 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {EXIT, UsageError} from '../lib/errors.js'
+import type {HostRun, LinePrefixer as LinePrefixerT} from '../ssh/run.js'
+
+export default class Exec extends BaseCommand {
+  static override summary = 'Run a shell command on hosts of the fleet (web nodes through the bastion).'
+  static override description = `Runs COMMAND on every host TARGET names, in parallel (up to ssh.parallel hosts at once), \
+over SSH: the bastion directly, web nodes only through the bastion. Each line of output is printed with its host's name \
+(\`web1 | ...\`); stderr lines go to stderr.
+
+TARGET is a host name, \`bastion\`, \`web\` (every web node, standby ones included), \`all\`, or several of these \
+separated by commas (\`web1,web3\`).
+
+The command runs with bash (\`bash -c\`), under \`sudo -n\` when ssh.user is not root. Put it after \`--\` so that \
+its own options are not taken for infra's. Unknown host keys are pinned on first use in known_hosts beside the \
+inventory; a changed host key is refused (see \`infra hosts forget\`).
+
+Exit status: 0 when the command exited 0 on every host, 1 when it failed or could not run on any host, 2 for a \
+bad target or inventory.`
+
+  static override examples = [
+    {description: 'Hostname of every web node.', command: '<%= config.bin %> exec web -- hostname'},
+    {description: 'Is nginx running everywhere?', command: "<%= config.bin %> exec all -- 'systemctl is-active nginx || true'"},
+    {description: 'Two nodes, another inventory.', command: '<%= config.bin %> exec web1,web2 -c fleets/prod/infra.yaml -- uptime'},
+    {description: 'Machine-readable: [{host, code, stdout, stderr, error?}].', command: '<%= config.bin %> exec web --json -- df -h /'},
+  ]
+
+  static override enableJsonFlag = true
+  static override strict = false
+
+  static override args = {
+    target: Args.string({description: 'Host name, bastion, web, all, or a comma-separated list.', required: true}),
+  }
+
+  static override flags = {
+    timeout: Flags.string({
+      description: 'Stop the command on a host after this long (e.g. 30s, 5m). Default: no limit.',
+    }),
+  }
+
+  async run(): Promise<HostRun[]> {
+    const {args, argv, flags} = await this.parse(Exec)
+    const words = (argv as string[]).slice(1)
+    if (words.length === 0) {
+      throw new UsageError('no command given', {hint: `Put the command after "--", e.g. \`infra exec ${args.target} -- hostname\`.`})
+    }
+    // Words are joined with spaces, as ssh does: quote a command that needs its own quoting.
+    const command = words.join(' ')
+    let timeoutMs: number | undefined
+    if (flags.timeout !== undefined) {
+      const {durationMs} = await import('../inventory/schema.js')
+      if (!/^\d+(s|m|h)$/.test(flags.timeout)) throw new UsageError(`--timeout ${flags.timeout}: not a duration`, {hint: 'Use a number followed by s, m or h, e.g. 30s.'})
+      timeoutMs = durationMs(flags.timeout)
+    }
+
+    const {loadInventory} = await import('../inventory/load.js')
+    const {runOnTargets, allSucceeded, hostPrefix, LinePrefixer} = await import('../ssh/run.js')
+    const {resolveTarget} = await import('../ssh/fleet.js')
+    const loaded = await loadInventory(flags.config)
+    const json = this.jsonEnabled()
+    const names = resolveTarget(loaded.inventory, args.target).map((h) => h.name)
+    const width = Math.max(...names.map((n) => n.length))
+    const prefixers = new Map<string, LinePrefixerT>()
+    const prefixer = (host: string, stream: 'stdout' | 'stderr') => {
+      const key = `${host}\0${stream}`
+      let p = prefixers.get(key)
+      if (!p) {
+        const out = stream === 'stdout' ? process.stdout : process.stderr
+        p = new LinePrefixer(hostPrefix(host, width), (t) => out.write(t))
+        prefixers.set(key, p)
+      }
+      return p
+    }
+
+    const runs = await runOnTargets(loaded, args.target, command, {
+      timeoutMs,
+      collect: json,
+      onHostKeyNew: (e) => this.info(`${e.host.name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`),
+      onOutput: json ? undefined : (host, stream, chunk) => prefixer(host, stream).push(chunk),
+    })
+
+    for (const p of prefixers.values()) p.flush()
+    if (!json) {
+      const hints = new Set<string>()
+      for (const r of runs) {
+        if (r.error) {
+          process.stderr.write(`${hostPrefix(r.host, width)}error: ${r.error.message}\n`)
+          // The same fix for several hosts (e.g. the bastion is down) is shown once.
+          if (r.error.hint && !hints.has(r.error.hint)) process.stderr.write(`${hostPrefix(r.host, width)}  → ${r.error.hint}\n`)
+          if (r.error.hint) hints.add(r.error.hint)
+        }
+      }
+      const failed = runs.filter((r) => r.code !== 0 || r.error)
+      if (failed.length > 0) {
+        const what = failed.map((r) => (r.error ? `${r.host} (${r.error.kind})` : `${r.host} (exit ${r.code})`)).join(', ')
+        this.info(`Failed on ${failed.length} of ${runs.length} host${runs.length === 1 ? '' : 's'}: ${what}`)
+      }
+    }
+    if (!allSucceeded(runs)) process.exitCode = EXIT.FAILURE
+    return runs
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * What every host gets (sshd hardening, unattended security upgrades, kernel network settings),
+ * plus what the role renderers share: the render context, the paths on a host, and the template
+ * engine. Everything here is pure except template loading, which reads `.hbs` files once.
+ */
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import Handlebars from 'handlebars'
+
+import type {HostSpec, Inventory} from '../inventory/schema.js'
+import {ConfigError} from '../lib/errors.js'
+import {slash24} from '../lib/net.js'
+import type {DesiredFile, DesiredService} from '../plan/types.js'
+
+/** Where things live on a host. Tests point these at temp paths to run the real validators. */
+export interface HostPaths {
+  haproxyConfig: string
+  /** Folder of the TLS PEM; the file is `<domain>.pem`. */
+  haproxyCertDir: string
+  /** Folder of the error pages; the files are `<code>.http`. */
+  haproxyErrorDir: string
+  haproxyStateFile: string
+  haproxyAdminSocket: string
+  /** HAProxy's chroot; null to run without one (tests running HAProxy as a plain process). */
+  haproxyChroot: string | null
+  /** systemd drop-in that saves server states before each reload. */
+  haproxyDropIn: string
+  /** Script the drop-in runs to save server states. */
+  haproxySaveState: string
+  nftablesConfig: string
+  sshdConfig: string
+  sshdDropInDir: string
+  /** Our drop-in; its name sorts first so its values win (sshd keeps the first value it reads). */
+  sshdDropIn: string
+  nginxConfig: string
+  nginxSite: string
+  nginxDefaultSite: string
+  nginxLogDir: string
+  webRoot: string
+  aptAutoUpgrades: string
+  aptUnattended: string
+  sysctl: string
+}
+
+export const DEFAULT_PATHS: HostPaths = {
+  haproxyConfig: '/etc/haproxy/haproxy.cfg',
+  haproxyCertDir: '/etc/haproxy/certs',
+  haproxyErrorDir: '/etc/haproxy/errors/infra',
+  haproxyStateFile: '/var/lib/haproxy/server-state',
+  haproxyAdminSocket: '/run/haproxy/admin.sock',
+  haproxyChroot: '/var/lib/haproxy',
+  haproxyDropIn: '/etc/systemd/system/haproxy.service.d/infra.conf',
+  haproxySaveState: '/usr/local/sbin/infra-haproxy-save-state',
+  nftablesConfig: '/etc/nftables.conf',
+  sshdConfig: '/etc/ssh/sshd_config',
+  sshdDropInDir: '/etc/ssh/sshd_config.d',
+  sshdDropIn: '/etc/ssh/sshd_config.d/00-infra.conf',
+  nginxConfig: '/etc/nginx/nginx.conf',
+  nginxSite: '/etc/nginx/conf.d/infra.conf',
+  nginxDefaultSite: '/etc/nginx/sites-enabled/default',
+  nginxLogDir: '/var/log/nginx',
+  webRoot: '/var/www/infra',
+  aptAutoUpgrades: '/etc/apt/apt.conf.d/20auto-upgrades',
+  aptUnattended: '/etc/apt/apt.conf.d/52infra-unattended',
+  sysctl: '/etc/sysctl.d/60-infra.conf',
+}
+
+export interface RenderContext {
+  inventory: Inventory
+  /** Error pages from `errors/<code>.http` beside the inventory, already read by the caller. */
+  errorPageOverrides?: Record<number, string>
+  /** PEM (certificate chain + private key) for HAProxy, already read by the caller. Secret. */
+  tlsPem: string
+  /** Folder whose files replace built-in templates of the same relative path (e.g. `templates/` beside the inventory). */
+  templateOverridesDir?: string
+  /** Paths on the host; tests override them to run the real validators on temp files. */
+  paths?: Partial<HostPaths>
+}
+
+export function pathsOf(ctx: RenderContext): HostPaths {
+  return {...DEFAULT_PATHS, ...ctx.paths}
+}
+
+/** The port of the node exporter on every web node (scraped by the bastion over the private network). */
+export const NODE_EXPORTER_PORT = 9100
+/** HAProxy's stats page and Prometheus exporter, on the bastion's private address. */
+export const HAPROXY_STATS_PORT = 8404
+
+/** The first line of every rendered file: who manages it. */
+export const MANAGED = 'Managed by infra (infra provision): local changes are overwritten.'
+
+// ---------------------------------------------------------------------------------------------
+// Templates
+
+/** The package root: the nearest folder above this module holding package.json (works from src/ and dist/). */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir
+    const up = path.dirname(dir)
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`)
+    dir = up
+  }
+}
+
+let builtinDir: string | undefined
+/** The folder of the built-in templates (`src/templates` in the package). */
+export function templatesDir(): string {
+  builtinDir ??= path.join(packageRoot(), 'src', 'templates')
+  return builtinDir
+}
+
+const hbs = Handlebars.create()
+hbs.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''))
+hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b)
+
+type Compiled = (data: object) => string
+const compiled = new Map<string, Compiled>()
+
+/**
+ * Render a template by its path relative to the templates folder (e.g. `haproxy/haproxy.cfg.hbs`).
+ * A file of the same relative path in `overridesDir` replaces the built-in one. Templates whose
+ * name ends in `.html.hbs` escape HTML; the others (configuration files) do not. Every variable a
+ * template names must be given (strict mode), so a typo fails at render time, not on a host.
+ */
+export function renderTemplate(name: string, data: object, overridesDir?: string): string {
+  const override = overridesDir ? path.join(overridesDir, name) : undefined
+  const file = override && existsSync(override) ? override : path.join(templatesDir(), name)
+  let fn = compiled.get(file)
+  if (!fn) {
+    let source: string
+    try {
+      source = readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new Error(`cannot read template ${file}: ${(error as Error).message}`)
+    }
+    const template = hbs.compile(source, {strict: true, noEscape: !name.endsWith('.html.hbs')})
+    fn = (d) => {
+      try {
+        return template(d)
+      } catch (error) {
+        const where = file === override ? `template override ${file}` : `template ${name}`
+        throw new ConfigError(`${where}: ${(error as Error).message}`, {
+          hint: file === override ? `Fix or remove ${file}; docs/TEMPLATES.md lists the variables each template gets.` : undefined,
+        })
+      }
+    }
+    compiled.set(file, fn)
+  }
+  return fn(data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+function ipToInt(a: string): number {
+  return a.split('.').reduce((n, p) => ((n << 8) >>> 0) + Number(p), 0) >>> 0
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.')
+}
+
+/** The private network in CIDR form with host bits cleared (`10.0.0.5/24` → `10.0.0.0/24`). */
+export function privateNetwork(inv: Inventory): string {
+  const cidr = inv.bastion.privateNetwork ?? slash24(inv.bastion.privateAddress)
+  const [addr, bitsText] = cidr.split('/') as [string, string]
+  const bits = Number(bitsText)
+  if (bits > 32) throw new ConfigError(`bastion.privateNetwork: ${cidr} has a prefix longer than 32 bits`)
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0
+  return `${intToIp(ipToInt(addr) & mask)}/${bits}`
+}
+
+/** The web node of the inventory behind a host spec (by name). */
+export function webNodeOf(inv: Inventory, host: HostSpec) {
+  const node = inv.web.nodes.find((n) => n.name === host.name)
+  if (!node) throw new Error(`host ${host.name} is not a web node of this inventory`)
+  return node
+}
+
+// ---------------------------------------------------------------------------------------------
+// sshd
+
+/**
+ * Algorithms for OpenSSH 9.2 (Debian 12), strongest first. Every list keeps at least one
+ * algorithm that infra's own client (ssh2) speaks, and host key algorithms keep ECDSA and RSA
+ * (SHA-2) so a host key pinned earlier in known_hosts still matches.
+ */
+export const SSHD_ALGORITHMS = {
+  kex: [
+    'sntrup761x25519-sha512@openssh.com',
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'diffie-hellman-group16-sha512',
+    'diffie-hellman-group18-sha512',
+    'diffie-hellman-group-exchange-sha256',
+  ],
+  ciphers: [
+    'chacha20-poly1305@openssh.com',
+    'aes256-gcm@openssh.com',
+    'aes128-gcm@openssh.com',
+    'aes256-ctr',
+    'aes192-ctr',
+    'aes128-ctr',
+  ],
+  macs: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'umac-128-etm@openssh.com'],
+  hostKeys: [
+    'ssh-ed25519',
+    'ssh-ed25519-cert-v01@openssh.com',
+    'ecdsa-sha2-nistp256',
+    'ecdsa-sha2-nistp384',
+    'ecdsa-sha2-nistp521',
+    'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+    'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+    'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+    'rsa-sha2-512',
+    'rsa-sha2-256',
+    'rsa-sha2-512-cert-v01@openssh.com',
+    'rsa-sha2-256-cert-v01@openssh.com',
+  ],
+}
+
+export function renderSshd(ctx: RenderContext, host: HostSpec): string {
+  return renderTemplate(
+    'ssh/sshd-infra.conf.hbs',
+    {
+      managed: MANAGED,
+      role: host.role,
+      // The operator reaches web nodes through the bastion (ProxyJump = TCP forwarding on the bastion).
+      allowTcpForwarding: host.role === 'bastion',
+      kex: SSHD_ALGORITHMS.kex.join(','),
+      ciphers: SSHD_ALGORITHMS.ciphers.join(','),
+      macs: SSHD_ALGORITHMS.macs.join(','),
+      hostKeyAlgorithms: SSHD_ALGORITHMS.hostKeys.join(','),
+    },
+    ctx.templateOverridesDir,
+  )
+}
+
+/** Quote for POSIX sh (single quotes). */
+export function shq(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`
+}
+
+/**
+ * Validate a staged sshd drop-in as part of the whole configuration: build a temporary main
+ * config that includes the staged file first, then every other drop-in except the live copy of
+ * ours, then the main file without its drop-in Include line, and run `sshd -t -f` on it.
+ * `{}` (the staged path) is passed as $1, so it may contain anything.
+ */
+export function sshdValidateCommand(p: HostPaths): string {
+  const script = [
+    'd=$(mktemp -d) || exit 1',
+    'trap \'rm -rf "$d"\' EXIT',
+    '{',
+    '  printf "Include %s\\n" "$1"',
+    `  for f in ${shq(p.sshdDropInDir)}/*.conf; do`,
+    `    if [ -e "$f" ] && [ "$f" != ${shq(p.sshdDropIn)} ]; then printf "Include %s\\n" "$f"; fi`,
+    '  done',
+    `  grep -v -E ${shq(`^[[:space:]]*Include[[:space:]]+${p.sshdDropInDir}/`)} ${shq(p.sshdConfig)}`,
+    '} > "$d/sshd_config"',
+    '/usr/sbin/sshd -t -f "$d/sshd_config"',
+  ].join('\n')
+  return `sh -c ${shq(script)} sh {}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and services every host gets
+
+export function commonFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
+  const p = pathsOf(ctx)
+  const t = ctx.templateOverridesDir
+  return [
+    {
+      path: p.sshdDropIn,
+      content: renderSshd(ctx, host),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      validate: sshdValidateCommand(p),
+      notify: [{service: 'ssh', action: 'reload'}],
+      guarded: true,
+    },
+    {
+      path: p.aptAutoUpgrades,
+      content: renderTemplate('apt/20auto-upgrades.hbs', {managed: MANAGED}, t),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      validate: 'apt-config -c {} dump >/dev/null',
+    },
+    {
+      path: p.aptUnattended,
+      content: renderTemplate('apt/52infra-unattended.hbs', {managed: MANAGED}, t),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      validate: 'apt-config -c {} dump >/dev/null',
+    },
+    {
+      path: p.sysctl,
+      content: renderTemplate('sysctl/60-infra.conf.hbs', {managed: MANAGED, forward: host.role === 'bastion'}, t),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      notify: [{service: 'systemd-sysctl', action: 'restart'}],
+    },
+  ]
+}
+
+export function commonServices(): DesiredService[] {
+  return [
+    {name: 'ssh', enabled: true, running: true},
+    // A oneshot that loads /etc/nftables.conf at boot; reloading it re-reads the file.
+    {name: 'nftables', enabled: true, running: true},
+    {name: 'unattended-upgrades', enabled: true, running: true},
+  ]
+}

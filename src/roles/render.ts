@@ -1,0 +1,49 @@
+/**
+ * The desired state of every host, rendered from the inventory: pure functions from
+ * (inventory, TLS PEM, error-page and template overrides) to files, services and packages.
+ * src/plan compares it with the host's facts and applies the difference.
+ */
+import type {HostSpec} from '../inventory/schema.js'
+import type {HostDesiredState} from '../plan/types.js'
+import {bastionFiles, bastionServices, renderBastionNftables} from './bastion.js'
+import {commonFiles, commonServices, type RenderContext} from './common.js'
+import {packagesFor} from './packages.js'
+import {renderWebNftables, webAbsent, webFiles, webServices} from './web.js'
+
+export {
+  adminAllowOf,
+  ERROR_PAGES,
+  errorPageCodes,
+  HAPROXY_VERIFY,
+  HSTS,
+  MOZILLA_INTERMEDIATE,
+  renderBastionNftables,
+  renderErrorPage,
+  renderHaproxyConfig,
+  tlsPemPath,
+} from './bastion.js'
+export {DEFAULT_PATHS, type HostPaths, privateNetwork, type RenderContext, renderSshd, renderTemplate, SSHD_ALGORITHMS, sshdValidateCommand, templatesDir} from './common.js'
+export {nginxValidateCommand, renderIndexPage, renderNginx, renderWebNftables} from './web.js'
+
+/** The firewall (nftables ruleset) of a host, by role. */
+export function renderNftables(ctx: RenderContext, host: HostSpec): string {
+  return host.role === 'bastion' ? renderBastionNftables(ctx, host) : renderWebNftables(ctx, host)
+}
+
+/** Everything provision wants on one host. Throws ConfigError for bad overrides or inventory values. */
+export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredState {
+  const known = host.role === 'bastion' ? ctx.inventory.bastion.name === host.name : ctx.inventory.web.nodes.some((n) => n.name === host.name)
+  if (!known) throw new Error(`host ${host.name} (${host.role}) is not in the inventory`)
+  const files = [...commonFiles(ctx, host), ...(host.role === 'bastion' ? bastionFiles(ctx, host) : webFiles(ctx, host))]
+  const services = [...commonServices(), ...(host.role === 'bastion' ? bastionServices() : webServices(host))]
+  const state: HostDesiredState = {host, packages: packagesFor(host.role), files, services}
+  if (host.role === 'web') state.absent = webAbsent(ctx)
+  return state
+}
+
+/** Debian packages the template tests need on the machine running them (real validators). */
+export const TEMPLATE_TEST_PACKAGES = ['haproxy', 'nftables', 'openssh-server', 'nginx', 'openssl', 'iproute2', 'curl'] as const
+
+export function templateTestPackages(): string[] {
+  return [...TEMPLATE_TEST_PACKAGES]
+}

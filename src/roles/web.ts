@@ -1,0 +1,114 @@
+/**
+ * A web node: nginx on the private address (a page naming the node, or a proxy to the
+ * application), and a firewall that lets only the bastion in. Pure: inventory => files.
+ */
+import type {HostSpec} from '../inventory/schema.js'
+import type {DesiredFile, DesiredService} from '../plan/types.js'
+import {healthPath} from './bastion.js'
+import {MANAGED, NODE_EXPORTER_PORT, type HostPaths, pathsOf, privateNetwork, type RenderContext, renderTemplate, shq, webNodeOf} from './common.js'
+
+export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
+  const inv = ctx.inventory
+  webNodeOf(inv, host)
+  return renderTemplate(
+    'nftables/web.nft.hbs',
+    {
+      managed: MANAGED,
+      name: host.name,
+      bastionAddress: inv.bastion.privateAddress,
+      privateNetwork: privateNetwork(inv),
+      webPorts: [...new Set([inv.web.port, NODE_EXPORTER_PORT])].sort((a, b) => a - b),
+      sshPort: inv.ssh.port,
+    },
+    ctx.templateOverridesDir,
+  )
+}
+
+export function renderNginx(ctx: RenderContext, host: HostSpec): string {
+  const inv = ctx.inventory
+  const node = webNodeOf(inv, host)
+  const p = pathsOf(ctx)
+  return renderTemplate(
+    'nginx/site.conf.hbs',
+    {
+      managed: MANAGED,
+      name: node.name,
+      address: node.address,
+      port: inv.web.port,
+      appPort: inv.web.appPort ?? null,
+      healthPath: healthPath(ctx),
+      webRoot: p.webRoot,
+      logDir: p.nginxLogDir,
+    },
+    ctx.templateOverridesDir,
+  )
+}
+
+export function renderIndexPage(ctx: RenderContext, host: HostSpec): string {
+  const node = webNodeOf(ctx.inventory, host)
+  return renderTemplate('nginx/index.html.hbs', {name: node.name, domain: ctx.inventory.domain}, ctx.templateOverridesDir)
+}
+
+/**
+ * Validate a staged nginx site in the whole configuration: a copy of the main nginx.conf (kept
+ * in its folder, so its relative includes resolve) whose `conf.d/*.conf` include is replaced by
+ * the staged file, then `nginx -t` on it. Fails when the main file has no such include.
+ */
+export function nginxValidateCommand(p: HostPaths): string {
+  const confDir = p.nginxSite.slice(0, p.nginxSite.lastIndexOf('/'))
+  const main = p.nginxConfig
+  const copy = `${main.slice(0, main.lastIndexOf('/'))}/.infra-validate.conf`
+  const line = `include ${confDir}/*.conf;`
+  const awk =
+    '{ t = $0; gsub(/^[ \\t]+|[ \\t]+$/, "", t); if (t == d) { print "include \\"" f "\\";"; m = 1 } else print } END { exit !m }'
+  const script = [
+    `c=${shq(copy)}`,
+    'trap \'rm -f "$c"\' EXIT',
+    `awk -v f="$1" -v d=${shq(line)} ${shq(awk)} ${shq(main)} > "$c" || { echo ${shq(`${main} has no line "${line}"`)} >&2; exit 1; }`,
+    'nginx -t -q -c "$c"',
+  ].join('\n')
+  return `sh -c ${shq(script)} sh {}`
+}
+
+export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
+  const p = pathsOf(ctx)
+  const files: DesiredFile[] = [
+    {
+      path: p.nftablesConfig,
+      content: renderWebNftables(ctx, host),
+      mode: 0o755,
+      owner: 'root',
+      group: 'root',
+      validate: 'nft -c -f {}',
+      notify: [{service: 'nftables', action: 'reload'}],
+      guarded: true,
+    },
+    {
+      path: p.nginxSite,
+      content: renderNginx(ctx, host),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      validate: nginxValidateCommand(p),
+      notify: [{service: 'nginx', action: 'reload'}],
+    },
+  ]
+  if (ctx.inventory.web.appPort === undefined) {
+    files.push({path: `${p.webRoot}/index.html`, content: renderIndexPage(ctx, host), mode: 0o644, owner: 'root', group: 'root'})
+  }
+  return files
+}
+
+export function webServices(host: HostSpec): DesiredService[] {
+  return [
+    host.standby
+      ? // The scaler starts and stops nginx on standby nodes; the first provision leaves it stopped.
+        {name: 'nginx', enabled: true, running: 'keep', initial: false, check: 'nginx -t -q'}
+      : {name: 'nginx', enabled: true, running: true, check: 'nginx -t -q'},
+  ]
+}
+
+export function webAbsent(ctx: RenderContext): string[] {
+  // Debian's default site listens on every address, port 80: only our site should answer.
+  return [pathsOf(ctx).nginxDefaultSite]
+}

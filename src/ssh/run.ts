@@ -1,0 +1,205 @@
+/**
+ * Services behind `infra exec`, `infra ssh` and `infra hosts`: they take a loaded inventory,
+ * do the work and return plain results; the commands only parse flags and render.
+ */
+import type {LoadedInventory} from '../inventory/load.js'
+import {hostsOf, HostSpec} from '../inventory/schema.js'
+import {UsageError} from '../lib/errors.js'
+import {SshError} from './errors.js'
+import {fingerprint} from './known-hosts.js'
+import type {Fleet, FleetOptions, HostConnection, HostKeyEvent} from './fleet.js'
+import {forgetHost, identityOf, PinnedKey, pinnedKeys, readKnownHosts} from './pins.js'
+
+// --- output with a host prefix ---------------------------------------------------------------
+
+/**
+ * Splits a byte stream into lines and writes each with a prefix (`web1 | `). A partial last
+ * line is held until more data or `flush()`. Multi-byte characters split across chunks are kept
+ * whole (decoding happens per complete line).
+ */
+export class LinePrefixer {
+  private pending: Buffer = Buffer.alloc(0)
+
+  constructor(
+    private readonly prefix: string,
+    private readonly write: (text: string) => void,
+  ) {}
+
+  push(chunk: Buffer | string): void {
+    let buf = Buffer.concat([this.pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk])
+    let nl: number
+    let out = ''
+    while ((nl = buf.indexOf(0x0a)) !== -1) {
+      out += this.prefix + buf.subarray(0, nl).toString('utf8').replace(/\r$/, '') + '\n'
+      buf = buf.subarray(nl + 1)
+    }
+    this.pending = buf
+    if (out) this.write(out)
+  }
+
+  flush(): void {
+    if (this.pending.length > 0) this.write(this.prefix + this.pending.toString('utf8') + '\n')
+    this.pending = Buffer.alloc(0)
+  }
+}
+
+/** `web1  | ` with names padded to the longest, so that columns line up. */
+export function hostPrefix(name: string, width: number): string {
+  return `${name.padEnd(width)} | `
+}
+
+// --- infra exec --------------------------------------------------------------------------------
+
+export interface HostRun {
+  host: string
+  /** The command's exit status; null when it could not run (see `error`). */
+  code: number | null
+  stdout: string
+  stderr: string
+  /** Why the host could not run the command (unreachable, auth, host key changed, ...). */
+  error?: {kind: string; message: string; hint?: string}
+}
+
+export interface RunOptions {
+  /** Live output, one call per chunk (the command prefixes lines). */
+  onOutput?: (host: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void
+  onHostKeyNew?: (e: HostKeyEvent) => void
+  /** Stop the command on a host after this long. */
+  timeoutMs?: number
+  /** Keep output in the results (default true). */
+  collect?: boolean
+  /** Open the fleet with these options (tests). */
+  fleet?: Omit<FleetOptions, 'only' | 'onHostKeyNew'>
+}
+
+export function errorInfo(e: Error): {kind: string; message: string; hint?: string} {
+  if (e instanceof SshError) return {kind: e.kind, message: e.reason, hint: e.hint}
+  return {kind: 'error', message: e.message, hint: (e as {hint?: string}).hint}
+}
+
+/** Did every host run the command and exit 0? */
+export function allSucceeded(runs: HostRun[]): boolean {
+  return runs.every((r) => r.code === 0 && !r.error)
+}
+
+/**
+ * Run one command on the hosts a target names (see resolveTarget), in parallel up to
+ * ssh.parallel, web nodes through the bastion. Never throws for a host's failure: each result
+ * carries its exit status or its error. Throws ConfigError/UsageError for bad input.
+ */
+export async function runOnTargets(loaded: LoadedInventory, target: string, command: string, opts: RunOptions = {}): Promise<HostRun[]> {
+  const {Fleet, resolveTarget} = await import('./fleet.js')
+  const hosts = resolveTarget(loaded.inventory, target)
+  const fleet = Fleet.open(loaded, {...opts.fleet, only: hosts.map((h) => h.name), onHostKeyNew: opts.onHostKeyNew})
+  try {
+    const results = await fleet.forEach((conn) =>
+      conn.exec(command, {
+        timeoutMs: opts.timeoutMs,
+        collect: opts.collect,
+        onStdout: opts.onOutput && ((d) => opts.onOutput!(conn.host.name, 'stdout', d)),
+        onStderr: opts.onOutput && ((d) => opts.onOutput!(conn.host.name, 'stderr', d)),
+      }),
+    )
+    return hosts.map((h) => {
+      const r = results.get(h.name)!
+      if (r.ok) return {host: h.name, code: r.value.code, stdout: r.value.stdout, stderr: r.value.stderr}
+      return {host: h.name, code: null, stdout: '', stderr: '', error: errorInfo(r.error)}
+    })
+  } finally {
+    await fleet.close()
+  }
+}
+
+// --- infra ssh ---------------------------------------------------------------------------------
+
+/** The one host `infra ssh` talks to: a host name or `bastion`. */
+export function resolveOneHost(loaded: LoadedInventory, name: string, resolve: (inv: LoadedInventory['inventory'], t: string) => HostSpec[]): HostSpec {
+  const hosts = resolve(loaded.inventory, name)
+  if (hosts.length !== 1) {
+    throw new UsageError(`"${name}" names ${hosts.length} hosts; infra ssh works on one`, {
+      hint: `Name one host (${hostsOf(loaded.inventory)
+        .map((h) => h.name)
+        .join(', ')}), or use \`infra exec ${name} -- COMMAND\` to run a command on several.`,
+    })
+  }
+  return hosts[0]
+}
+
+/** Open the fleet and connect to one host (through the bastion for a web node). */
+export async function connectOne(
+  loaded: LoadedInventory,
+  name: string,
+  opts: {onHostKeyNew?: (e: HostKeyEvent) => void} = {},
+): Promise<{fleet: Fleet; conn: HostConnection}> {
+  const {Fleet, resolveTarget} = await import('./fleet.js')
+  const host = resolveOneHost(loaded, name, resolveTarget)
+  const fleet = Fleet.open(loaded, {only: [host.name], onHostKeyNew: opts.onHostKeyNew})
+  try {
+    return {fleet, conn: await fleet.connect(host.name)}
+  } catch (error) {
+    await fleet.close()
+    throw error
+  }
+}
+
+// --- infra hosts -------------------------------------------------------------------------------
+
+export interface HostPinInfo {
+  name: string
+  role: 'bastion' | 'web'
+  address: string
+  standby: boolean
+  /** The first pinned key's fingerprint (`SHA256:...`), null when the host's key is not pinned yet. */
+  fingerprint: string | null
+  keyType: string | null
+  /** Every pinned key that names the host (usually one). */
+  pinned: PinnedKey[]
+}
+
+/** Each inventory host with what known_hosts pins for it. Reads files only; no connection. */
+export async function listHostPins(loaded: LoadedInventory): Promise<HostPinInfo[]> {
+  const text = await readKnownHosts(loaded.knownHostsPath)
+  const port = loaded.inventory.ssh.port
+  return hostsOf(loaded.inventory).map((h) => {
+    const pinned = pinnedKeys(text, identityOf(h, port))
+    return {
+      name: h.name,
+      role: h.role,
+      address: h.address,
+      standby: h.standby,
+      fingerprint: pinned[0]?.fingerprint ?? null,
+      keyType: pinned[0]?.keyType ?? null,
+      pinned,
+    }
+  })
+}
+
+export interface ForgetResult {
+  host: string
+  knownHostsPath: string
+  removed: PinnedKey[]
+}
+
+/**
+ * Remove the pinned keys of a host (by its name and address, at ssh.port) so that the next
+ * connection pins the key it presents. A name not in the inventory is accepted only when
+ * known_hosts still has entries for it (a removed node); otherwise UsageError (exit 2).
+ */
+export async function forgetHostPin(loaded: LoadedInventory, name: string): Promise<ForgetResult> {
+  const port = loaded.inventory.ssh.port
+  const all = hostsOf(loaded.inventory)
+  const host = all.find((h) => h.name === name) ?? (name === 'bastion' ? all[0] : undefined)
+  const id = host ? identityOf(host, port) : {names: [name], port}
+  const before = pinnedKeys(await readKnownHosts(loaded.knownHostsPath), id)
+  if (!host && before.length === 0) {
+    throw new UsageError(`unknown host "${name}": not in ${loaded.path} and not in ${loaded.knownHostsPath}`, {
+      hint: `Hosts of this inventory: ${all.map((h) => h.name).join(', ')}.`,
+    })
+  }
+  const removed = await forgetHost(loaded.knownHostsPath, id)
+  return {
+    host: host?.name ?? name,
+    knownHostsPath: loaded.knownHostsPath,
+    removed: removed.map((e) => ({keyType: e.keyType, fingerprint: fingerprint(e.key), line: e.line})),
+  }
+}

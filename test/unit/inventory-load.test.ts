@@ -1,0 +1,211 @@
+import {chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {captureOutput} from '@oclif/test'
+import {format} from 'node:util'
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
+
+import Validate from '../../src/commands/validate.js'
+import {checkInventoryFile, fileLabel, InventoryError, loadInventory, resolveFrom} from '../../src/inventory/load.js'
+import {ConfigError} from '../../src/lib/errors.js'
+
+const VALID = `domain: example.com
+bastion:
+  publicAddress: 203.0.113.10
+  privateAddress: 10.10.0.1
+web:
+  nodes:
+    - {name: web1, address: 10.10.0.11}
+    - {name: web2, address: 10.10.0.12, standby: true}
+    - {name: web3, address: 10.10.0.13, standby: true}
+`
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n'
+const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+
+let dir: string
+let n = 0
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'infra-inventory-'))
+})
+afterAll(async () => {
+  await rm(dir, {recursive: true, force: true})
+})
+
+/** A fresh folder with an infra.yaml and the given files (name → [content, mode]). */
+async function fleet(yaml: string, files: Record<string, [string, number]> = {}): Promise<string> {
+  const d = path.join(dir, `f${++n}`)
+  await mkdir(d, {recursive: true})
+  for (const [name, [content, mode]] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(d, name)), {recursive: true})
+    await writeFile(path.join(d, name), content)
+    await chmod(path.join(d, name), mode)
+  }
+  await writeFile(path.join(d, 'infra.yaml'), yaml)
+  return path.join(d, 'infra.yaml')
+}
+
+async function errorOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected a rejection')
+}
+
+describe('loadInventory', () => {
+  it('loads a valid inventory with its folder and known_hosts path', async () => {
+    const file = await fleet(VALID)
+    const loaded = await loadInventory(file)
+    expect(loaded.path).toBe(file)
+    expect(loaded.dir).toBe(path.dirname(file))
+    expect(loaded.knownHostsPath).toBe(path.join(path.dirname(file), 'known_hosts'))
+    expect(loaded.inventory.web.nodes.map((x) => x.name)).toEqual(['web1', 'web2', 'web3'])
+    expect(resolveFrom(loaded, 'keys/id')).toBe(path.join(loaded.dir, 'keys/id'))
+    expect(resolveFrom(loaded, '~/.ssh/id_ed25519')).toBe(path.join(os.homedir(), '.ssh/id_ed25519'))
+    expect(resolveFrom(loaded, '/etc/x')).toBe('/etc/x')
+  })
+
+  it('a missing file is a ConfigError (exit 2) that points to infra init', async () => {
+    const err = await errorOf(loadInventory(path.join(dir, 'nope', 'infra.yaml')))
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).exitCode).toBe(2)
+    expect(err.message).toBe(`${path.join(dir, 'nope', 'infra.yaml')}: no such inventory file (looked for ${path.join(dir, 'nope', 'infra.yaml')})`)
+    expect((err as ConfigError).hint).toContain('infra init')
+  })
+
+  it('an invalid inventory lists every error line and a hint, exit 2', async () => {
+    const file = await fleet(VALID.replace('10.10.0.12', '10.0.0').replace('domain:', 'domian:'))
+    const err = (await errorOf(loadInventory(file))) as InventoryError
+    expect(err).toBeInstanceOf(InventoryError)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toBe(
+      [
+        `${file} is not valid (3 errors):`,
+        `${file}:1:1 domain: is missing (expected a domain name, e.g. "example.com")`,
+        `${file}:1:1 domian: unknown key (did you mean "domain"?)`,
+        `${file}:8:29 web.nodes[1].address: "10.0.0" is not an IPv4 address`,
+      ].join('\n'),
+    )
+    expect(err.hint).toBe(`Fix the keys above in ${file}; \`infra validate\` checks the file without touching any host.`)
+    expect(err.issues.map((i) => [i.line, i.column, i.path])).toEqual([
+      [1, 1, 'domain'],
+      [1, 1, 'domian'],
+      [8, 29, 'web.nodes[1].address'],
+    ])
+  })
+
+  it('names the file relative to the working folder when inside it', () => {
+    expect(fileLabel('/srv/fleet/infra.yaml', '/srv/fleet')).toBe('infra.yaml')
+    expect(fileLabel('/srv/fleet/prod/infra.yaml', '/srv/fleet')).toBe('prod/infra.yaml')
+    expect(fileLabel('/srv/other/infra.yaml', '/srv/fleet')).toBe('/srv/other/infra.yaml')
+  })
+})
+
+describe('files named by the inventory', () => {
+  const withKey = (p: string) => VALID.replace('domain: example.com\n', `domain: example.com\nssh:\n  privateKey: ${p}\n`)
+
+  it('accepts a private key with mode 0600, relative to the inventory folder', async () => {
+    const file = await fleet(withKey('keys/id_ed25519'), {'keys/id_ed25519': [KEY, 0o600]})
+    const loaded = await loadInventory(file)
+    expect(resolveFrom(loaded, loaded.inventory.ssh.privateKey!)).toBe(path.join(path.dirname(file), 'keys/id_ed25519'))
+  })
+
+  it('a missing private key names the key and the resolved path', async () => {
+    const file = await fleet(withKey('keys/id_ed25519'))
+    const r = await checkInventoryFile(file)
+    expect(r.errors).toEqual([`${file}:3:15 ssh.privateKey: "keys/id_ed25519" does not exist (looked for ${path.join(path.dirname(file), 'keys/id_ed25519')})`])
+  })
+
+  it('a private key readable by others asks for chmod 600', async () => {
+    const file = await fleet(withKey('id'), {id: [KEY, 0o644]})
+    const abs = path.join(path.dirname(file), 'id')
+    const r = await checkInventoryFile(file)
+    expect(r.errors).toEqual([`${file}:3:15 ssh.privateKey: "id" can be read by other users (mode 0644); run chmod 600 ${abs}`])
+  })
+
+  it('a public key given as private key is recognised', async () => {
+    const file = await fleet(withKey('id.pub'), {'id.pub': ['ssh-ed25519 AAAAC3Nza me@host\n', 0o644]})
+    const r = await checkInventoryFile(file)
+    expect(r.errors).toEqual([
+      `${file}:3:15 ssh.privateKey: "id.pub" is a public key; ssh.privateKey must name the private key (usually the same path without .pub)`,
+    ])
+  })
+
+  it('checkFiles: false skips the file checks (pure tests, CI)', async () => {
+    const file = await fleet(withKey('absent'))
+    expect((await loadInventory(file, {checkFiles: false})).inventory.ssh.privateKey).toBe('absent')
+  })
+
+  it('tls files must exist and hold a certificate and a key', async () => {
+    const tls = (cert: string, key: string) => `${VALID}tls:\n  mode: files\n  cert: ${cert}\n  key: ${key}\n`
+    const ok = await fleet(tls('tls/site.crt', 'tls/site.key'), {'tls/site.crt': [CERT, 0o644], 'tls/site.key': [KEY, 0o600]})
+    expect((await loadInventory(ok)).inventory.tls).toEqual({mode: 'files', cert: 'tls/site.crt', key: 'tls/site.key'})
+
+    const bad = await fleet(tls('site.crt', 'site.key'), {'site.crt': ['hello\n', 0o644], 'site.key': [KEY, 0o640]})
+    const d = path.dirname(bad)
+    expect((await checkInventoryFile(bad)).errors).toEqual([
+      `${bad}:12:9 tls.cert: "site.crt" does not hold a PEM certificate (${d}/site.crt has no "-----BEGIN CERTIFICATE-----")`,
+      `${bad}:13:8 tls.key: "site.key" can be read by other users (mode 0640); run chmod 600 ${d}/site.key`,
+    ])
+  })
+})
+
+describe('infra validate', () => {
+  const root = path.resolve(import.meta.dirname, '../..')
+
+  async function run(argv: string[]): Promise<{out: string; err: string; code: number}> {
+    process.exitCode = undefined
+    // oclif prints results with console.log, which vitest intercepts: collect those calls too.
+    const logged: string[] = []
+    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logged.push(format(...args) + '\n'))
+    try {
+      const r = await captureOutput(() => Validate.run(argv, root))
+      if (r.error) throw r.error
+      const code = Number(process.exitCode ?? 0)
+      return {out: r.stdout + logged.join(''), err: r.stderr, code}
+    } finally {
+      spy.mockRestore()
+      process.exitCode = undefined
+    }
+  }
+
+  afterEach(() => {
+    process.exitCode = undefined
+  })
+
+  it('says how many hosts a valid inventory has', async () => {
+    const file = await fleet(VALID)
+    const r = await run(['--config', file])
+    expect(r).toEqual({out: `${file} is valid: 1 bastion, 3 web nodes (1 active, 2 standby)\n`, err: '', code: 0})
+  })
+
+  it('prints the errors and exits 2', async () => {
+    const file = await fleet(VALID.replace('10.10.0.12', '10.0.0'))
+    const r = await run(['--config', file])
+    expect(r.out).toBe('')
+    expect(r.code).toBe(2)
+    expect(r.err.split('\n').slice(0, 2)).toEqual([`${file} is not valid (1 error):`, `${file}:8:29 web.nodes[1].address: "10.0.0" is not an IPv4 address`])
+  })
+
+  it('--json gives {valid, errors[]} and still exits 2', async () => {
+    const file = await fleet(VALID.replace('10.10.0.12', '10.0.0'))
+    const r = await run(['--config', file, '--json'])
+    expect(r.code).toBe(2)
+    expect(JSON.parse(r.out)).toEqual({
+      valid: false,
+      file,
+      errors: [{file, line: 8, column: 29, path: 'web.nodes[1].address', message: '"10.0.0" is not an IPv4 address'}],
+    })
+    const good = await run(['--config', await fleet(VALID), '--json'])
+    expect(good.code).toBe(0)
+    expect(JSON.parse(good.out)).toMatchObject({valid: true, errors: [], hosts: {bastion: 1, web: 3, active: 1, standby: 2}})
+  })
+
+  it('--skip-files leaves out the file checks', async () => {
+    const file = await fleet(VALID.replace('domain: example.com\n', 'domain: example.com\nssh: {privateKey: gone}\n'))
+    expect((await run(['--config', file])).code).toBe(2)
+    expect((await run(['--config', file, '--skip-files'])).code).toBe(0)
+  })
+})

@@ -1,0 +1,406 @@
+/**
+ * The rendered HAProxy and nginx configurations serving real traffic, inside a throwaway network
+ * namespace (`inft-<pid>-live`) whose loopback carries the bastion's and web nodes' addresses:
+ * redirects, HSTS, TLS versions, round robin without standby nodes, retries when a node dies,
+ * error pages, private metrics, and server states kept across a reload by the save-state script.
+ * Nothing leaves the namespace. Plus our sshd drop-in on loopback, with infra's own SSH client.
+ */
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+
+import {Client} from 'ssh2'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {desiredState, type HostPaths, type RenderContext, renderErrorPage} from '../../src/roles/render.js'
+import {context, DOMAIN, hostsByName, inventory, requireTool, run, tempDir, writeInside} from './render-helpers.js'
+
+const PUBLIC = '198.51.100.10'
+const PRIVATE = '10.77.0.1'
+const inv = inventory({
+  domain: DOMAIN,
+  aliases: ['www.example.com'],
+  bastion: {publicAddress: PUBLIC, privateAddress: PRIVATE},
+  web: {
+    healthCheck: {interval: '1s', fall: 2, rise: 1},
+    nodes: [
+      {name: 'web1', address: '10.77.0.11'},
+      {name: 'web2', address: '10.77.0.12'},
+      {name: 'web3', address: '10.77.0.13', standby: true},
+    ],
+  },
+})
+const SORRY = '<!doctype html><title>Back soon</title><h1>Back soon</h1>\n'
+
+const ns = `inft-${process.pid}-live`
+let dir: string
+const children: ChildProcess[] = []
+let haproxy: ChildProcess
+
+function inNs(argv: string[]) {
+  return run(['ip', 'netns', 'exec', ns, ...argv])
+}
+
+function start(argv: string[], name: string): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: ['ignore', 'ignore', 'pipe']})
+  let err = ''
+  child.stderr!.on('data', (d) => (err += String(d)))
+  child.on('exit', (code) => {
+    if (code && code !== 0 && !child.killed) console.error(`${name} exited ${code}:\n${err}`)
+  })
+  children.push(child)
+  return child
+}
+
+/** What `systemctl reload haproxy` does after validation: USR2 to the master; wait for the new worker. */
+async function reload(): Promise<void> {
+  const before = (await cli('show info')).match(/^Pid: (\d+)/m)?.[1]
+  process.kill(haproxy.pid!, 'SIGUSR2')
+  await until('a new worker', async () => {
+    const pid = (await cli('show info')).match(/^Pid: (\d+)/m)?.[1]
+    return pid && pid !== before ? pid : undefined
+  })
+}
+
+/** One command on HAProxy's runtime API (the socket file is reachable from here). */
+function cli(command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({path: `${dir}/admin.sock`})
+    let out = ''
+    sock.on('connect', () => sock.end(`${command}\n`))
+    sock.on('data', (d) => (out += String(d)))
+    sock.on('end', () => resolve(out))
+    sock.on('error', reject)
+  })
+}
+
+async function statuses(): Promise<Record<string, string>> {
+  const csv = await cli('show stat web 4 -1')
+  const out: Record<string, string> = {}
+  for (const line of csv.split('\n').slice(1)) {
+    const f = line.split(',')
+    if (f[1]) out[f[1]] = f[17]!
+  }
+  return out
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  while (Date.now() < end) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (error) {
+      last = error
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
+
+function curl(args: string[]) {
+  return inNs(['curl', '-sS', '--max-time', '5', ...args])
+}
+
+/** GET https://<name>/<path> with the name resolved to the bastion; returns status, headers, body. */
+function get(url: string, extra: string[] = []) {
+  const host = new URL(url).hostname
+  const r = curl(['-k', '-i', '--resolve', `${host}:443:${PUBLIC}`, '--resolve', `${host}:80:${PUBLIC}`, ...extra, url])
+  const [head = '', ...rest] = r.output.split(/\r\n\r\n/)
+  const status = Number(/^HTTP\/[\d.]+ (\d{3})/.exec(head)?.[1] ?? 0)
+  const headers = Object.fromEntries(
+    head
+      .split('\r\n')
+      .slice(1)
+      .map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+  )
+  return {status, headers, body: rest.join('\r\n\r\n'), head, raw: r.output}
+}
+
+/** Kill namespaces (and their processes) left by an earlier run of this file that died. */
+function cleanStale(): void {
+  const list = spawnSync('ip', ['netns', 'list'], {encoding: 'utf8'}).stdout ?? ''
+  for (const name of list.split('\n').map((l) => l.split(' ')[0]!)) {
+    const m = /^inft-(\d+)-live$/.exec(name)
+    if (!m) continue
+    let alive = true
+    try {
+      process.kill(Number(m[1]), 0)
+    } catch {
+      alive = false
+    }
+    if (alive) continue
+    killNamespace(name)
+  }
+}
+
+/** Kill the processes still running in one of our namespaces (by pid), then delete it. */
+function killNamespace(name: string): void {
+  for (let i = 0; i < 20; i++) {
+    const pids = (spawnSync('ip', ['netns', 'pids', name], {encoding: 'utf8'}).stdout ?? '').split('\n').filter(Boolean)
+    if (pids.length === 0) break
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), i < 5 ? 'SIGTERM' : 'SIGKILL')
+      } catch {}
+    }
+    spawnSync('sleep', ['0.1'])
+  }
+  run(['ip', 'netns', 'del', name])
+}
+
+describe('HAProxy and nginx serving the rendered configuration', () => {
+  beforeAll(async () => {
+    for (const [bin, pkg] of [['haproxy', 'haproxy'], ['nginx', 'nginx'], ['curl', 'curl'], ['socat', 'socat'], ['openssl', 'openssl'], ['nc', 'netcat-openbsd']]) requireTool(bin!, pkg!)
+    cleanStale()
+    dir = tempDir('infra-live-')
+    run(['ip', 'netns', 'del', ns])
+    const add = run(['ip', 'netns', 'add', ns])
+    if (add.code !== 0) throw new Error(`ip netns add: ${add.output}`)
+    inNs(['ip', 'link', 'set', 'lo', 'up'])
+    for (const a of [PUBLIC, PRIVATE, ...inv.web.nodes.map((n) => n.address)]) {
+      const r = inNs(['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo'])
+      if (r.code !== 0) throw new Error(`ip addr add ${a}: ${r.output}`)
+    }
+
+    // Web nodes: each an nginx with the rendered site, on its own address.
+    const hosts = hostsByName(inv)
+    for (const node of inv.web.nodes) {
+      const nd = `${dir}/${node.name}`
+      const paths: Partial<HostPaths> = {nginxSite: `${nd}/site.conf`, nginxLogDir: nd, webRoot: `${nd}/www`}
+      writeInside(dir, desiredState(context(inv, {paths}), hosts[node.name]!).files)
+      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${nd}/${t};`).join(' ')
+      writeFileSync(
+        `${nd}/nginx.conf`,
+        `user root; worker_processes 1; pid ${nd}/nginx.pid; error_log ${nd}/error.log;\n` +
+          `events { worker_connections 64; }\n` +
+          `http { include /etc/nginx/mime.types; ${temp}\ninclude ${nd}/site.conf; }\n`,
+      )
+      start(['nginx', '-c', `${nd}/nginx.conf`, '-g', 'daemon off;'], `nginx ${node.name}`)
+    }
+
+    // The bastion: HAProxy with the rendered config, certificate, error pages and scripts.
+    const paths: Partial<HostPaths> = {
+      haproxyConfig: `${dir}/haproxy.cfg`,
+      haproxyCertDir: `${dir}/certs`,
+      haproxyErrorDir: `${dir}/errors`,
+      haproxyStateFile: `${dir}/server-state`,
+      haproxyAdminSocket: `${dir}/admin.sock`,
+      haproxySaveState: `${dir}/save-state`,
+      haproxyDropIn: `${dir}/haproxy-dropin.conf`,
+    }
+    const ctx: RenderContext = context(inv, {paths, errorPageOverrides: {503: SORRY}})
+    writeInside(dir, desiredState(ctx, hosts.bastion!).files)
+    haproxy = start(['haproxy', '-W', '-db', '-f', `${dir}/haproxy.cfg`], 'haproxy')
+    await until('web1 and web2 UP, web3 in maintenance', async () => {
+      const s = await statuses()
+      return s.web1 === 'UP' && s.web2 === 'UP' && s.web3 === 'MAINT' ? s : undefined
+    })
+  }, 30_000)
+
+  afterAll(() => {
+    // nginx and HAProxy masters stop their workers on SIGTERM; anything left in the namespace goes too.
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+    killNamespace(ns)
+    if (dir) rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('port 80 answers 301 to https://<apex><path>?<query>, whatever the Host (port, case, alias)', () => {
+    for (const host of ['example.com', 'EXAMPLE.com:80', 'www.example.com', PUBLIC]) {
+      const r = curl(['-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '-H', `Host: ${host}`, `http://${PUBLIC}/a/b?x=1&y=2`])
+      expect(r.output, host).toBe('301 https://example.com/a/b?x=1&y=2')
+    }
+  })
+
+  it('port 443 serves the active nodes in turn over HTTP/2, with HSTS; never the standby node', () => {
+    const seen: string[] = []
+    for (let i = 0; i < 6; i++) {
+      const r = get('https://example.com/')
+      expect(r.status, r.raw).toBe(200)
+      expect(r.head).toMatch(/^HTTP\/2 200/)
+      expect(r.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains')
+      expect(r.body).toContain(`<h1>${r.headers['x-served-by']}</h1>`)
+      seen.push(r.headers['x-served-by']!)
+    }
+    expect(new Set(seen)).toEqual(new Set(['web1', 'web2']))
+    expect(seen.filter((s) => s === 'web1')).toHaveLength(3)
+  })
+
+  it('aliases on 443 go to the apex with path and query (HTTP/2 and HTTP/1.1, with a port)', () => {
+    const h2 = get('https://www.example.com/p/q?z=9')
+    expect(h2.status).toBe(301)
+    expect(h2.headers.location).toBe('https://example.com/p/q?z=9')
+    expect(h2.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains')
+    const h1 = get('https://example.com/p?z=9', ['--http1.1', '-H', 'Host: WWW.Example.com:443'])
+    expect(h1.status).toBe(301)
+    expect(h1.headers.location).toBe('https://example.com/p?z=9')
+  })
+
+  it('speaks TLS 1.2 and 1.3 without session tickets, and refuses TLS 1.1 even to a client that allows it', () => {
+    const sc = (args: string[]) => inNs(['sh', '-c', `openssl s_client -connect ${PUBLIC}:443 -servername example.com ${args.join(' ')} </dev/null`])
+    const t12 = sc(['-tls1_2'])
+    expect(t12.code, t12.output).toBe(0)
+    expect(t12.output).toMatch(/Protocol\s*: TLSv1\.2/)
+    expect(t12.output).not.toMatch(/TLS session ticket:/)
+    expect(sc(['-tls1_3']).code).toBe(0)
+    const t11 = sc(['-tls1_1', '-cipher', "'DEFAULT:@SECLEVEL=0'"])
+    expect(t11.code).not.toBe(0)
+    // The client really offered 1.1: the same client against a TLS 1.1 server would have succeeded.
+    expect(t11.output).not.toMatch(/Cipher is (?!\(NONE\))/)
+  })
+
+  it('metrics and stats answer on the private address only', () => {
+    const metrics = curl(['-w', '\n%{http_code}', `http://${PRIVATE}:8404/metrics`])
+    expect(metrics.output).toMatch(/\n200$/)
+    expect(metrics.output).toMatch(/^haproxy_server_status\{proxy="web",server="web1"/m)
+    expect(curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${PRIVATE}:8404/stats`]).output).toBe('200')
+    const outside = curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${PUBLIC}:8404/metrics`])
+    expect(outside.code).not.toBe(0)
+    expect(outside.output).toMatch(/^000curl: \(7\) Failed to connect/)
+  })
+
+  it('keeps the scaler\'s server states across a reload (save-state script), and only through it', async () => {
+    expect(await cli('set server web/web3 state ready')).toBe('\n')
+    expect(await cli('set server web/web1 state maint')).toBe('\n')
+    await until('web3 UP', async () => ((await statuses()).web3 === 'UP' ? true : undefined))
+
+    const save = run(['sh', `${dir}/save-state`])
+    expect(save.code, save.output).toBe(0)
+    const saved = readFileSync(`${dir}/server-state`, 'utf8')
+    expect(saved.split('\n')[0]).toBe('1')
+    expect(saved).toMatch(/ web 3 web3 /)
+
+    await reload()
+    await until('states kept', async () => {
+      const s = await statuses()
+      return s.web1 === 'MAINT' && s.web3 === 'UP' && s.web2 === 'UP' ? s : undefined
+    })
+
+    // Without a saved file, a reload falls back to the configuration: the dump is what kept them.
+    rmSync(`${dir}/server-state`)
+    await reload()
+    await until('configuration states', async () => {
+      const s = await statuses()
+      return s.web1 === 'UP' && s.web3 === 'MAINT' ? s : undefined
+    })
+
+    // The script refuses to write an empty file when the socket does not answer.
+    const broken = readFileSync(`${dir}/save-state`, 'utf8').replace(`${dir}/admin.sock`, `${dir}/nothing.sock`)
+    writeFileSync(`${dir}/save-state-broken`, broken)
+    const failed = run(['sh', `${dir}/save-state-broken`])
+    expect(failed.code).not.toBe(0)
+    expect(failed.output).toMatch(/no runtime API socket/)
+  }, 30_000)
+
+  it('retries on the other node when one dies, then takes the dead one out', async () => {
+    await until('web1 and web2 UP', async () => {
+      const s = await statuses()
+      return s.web1 === 'UP' && s.web2 === 'UP' ? s : undefined
+    })
+    // A crash: workers and master killed at once, no graceful close.
+    const pid = Number(readFileSync(`${dir}/web2/nginx.pid`, 'utf8'))
+    spawnSync('sh', ['-c', `pkill -KILL -P ${pid}; kill -KILL ${pid}`])
+    const served: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const r = get('https://example.com/')
+      expect(r.status, r.raw).toBe(200)
+      served.push(r.headers['x-served-by']!)
+    }
+    expect(new Set(served)).toEqual(new Set(['web1']))
+    await until('web2 DOWN', async () => ((await statuses()).web2?.startsWith('DOWN') ? true : undefined))
+  }, 30_000)
+
+  it('serves the user\'s 503 page (with HSTS) when no node is left, and the built-in page once it is restored and HAProxy reloads', async () => {
+    await cli('set server web/web1 state maint')
+    await cli('set server web/web3 state maint')
+    const r = get('https://example.com/')
+    expect(r.status).toBe(503)
+    expect(r.body).toBe(SORRY)
+    expect(r.headers['cache-control']).toBe('no-cache')
+    expect(r.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains')
+
+    const builtin = renderErrorPage(context(inv), 503)
+    writeFileSync(`${dir}/errors/503.http`, builtin)
+    expect(run(['sh', `${dir}/save-state`]).code).toBe(0)
+    await reload()
+    const after = get('https://example.com/')
+    expect(after.status).toBe(503)
+    expect(after.body).toBe(builtin.split('\r\n\r\n')[1])
+    expect(after.body).toContain('<h2>Service unavailable</h2>')
+    expect(after.headers['content-type']).toBe('text/html; charset=utf-8')
+  }, 30_000)
+})
+
+describe('sshd with the rendered drop-in, reached by infra\'s own SSH client (ssh2) on loopback', () => {
+  let sshdDir: string
+  let sshd: ChildProcess | undefined
+  let port: number
+
+  beforeAll(async () => {
+    requireTool('sshd', 'openssh-server')
+    sshdDir = tempDir('infra-sshd-')
+    port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port
+        s.close(() => resolve(p))
+      })
+    })
+    const d = sshdDir
+    mkdirSync(`${d}/sshd_config.d`)
+    run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${d}/host_ed25519`])
+    run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${d}/client`])
+    writeFileSync(`${d}/authorized_keys`, readFileSync(`${d}/client.pub`))
+    const debian = readFileSync('/etc/ssh/sshd_config', 'utf8').replace('Include /etc/ssh/sshd_config.d/*.conf', `Include ${d}/sshd_config.d/*.conf`)
+    writeFileSync(
+      `${d}/sshd_config`,
+      `${debian}\nHostKey ${d}/host_ed25519\nListenAddress 127.0.0.1\nPort ${port}\nPidFile ${d}/sshd.pid\n` +
+        `AuthorizedKeysFile ${d}/authorized_keys\nStrictModes no\nUsePAM no\n`,
+    )
+    const paths = {sshdConfig: `${d}/sshd_config`, sshdDropInDir: `${d}/sshd_config.d`, sshdDropIn: `${d}/sshd_config.d/00-infra.conf`}
+    const file = desiredState(context(inv, {paths}), hostsByName(inv).web1!).files.find((f) => f.path === paths.sshdDropIn)!
+    writeFileSync(file.path, file.content)
+    mkdirSync('/run/sshd', {recursive: true, mode: 0o755})
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', `${d}/sshd_config`], {stdio: ['ignore', 'ignore', 'pipe']})
+    await until('sshd listening', () => new Promise<true | undefined>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(undefined))
+    }))
+  }, 20_000)
+
+  afterAll(() => {
+    if (sshd && sshd.exitCode === null) sshd.kill('SIGTERM')
+    if (sshdDir) rmSync(sshdDir, {recursive: true, force: true})
+  })
+
+  function connect(opts: {privateKey?: Buffer; password?: string}): Promise<{ok: boolean; error?: string; kex?: string}> {
+    return new Promise((resolve) => {
+      const c = new Client()
+      let kex: string | undefined
+      c.on('handshake', (n) => (kex = n.kex))
+      c.on('ready', () => {
+        c.end()
+        resolve({ok: true, kex})
+      })
+      c.on('error', (e) => resolve({ok: false, error: e.message}))
+      c.connect({host: '127.0.0.1', port, username: 'root', readyTimeout: 10_000, tryKeyboard: true, ...opts})
+    })
+  }
+
+  it('accepts the operator key with a modern key exchange', async () => {
+    const r = await connect({privateKey: readFileSync(`${sshdDir}/client`)})
+    expect(r.error).toBeUndefined()
+    expect(r.ok).toBe(true)
+    expect(r.kex).toMatch(/^curve25519-sha256/)
+  })
+
+  it('refuses a password (no password or keyboard-interactive method is offered)', async () => {
+    const r = await connect({password: 'hunter2'})
+    expect(r.ok).toBe(false)
+    expect(r.error).toMatch(/All configured authentication methods failed/)
+  })
+})

@@ -1,0 +1,220 @@
+/**
+ * Every rendered configuration passes the real validator of the tool that reads it (haproxy -c,
+ * nft -c, sshd -t, nginx -t, apt-config), run through the file's own `validate` command as the
+ * apply engine runs it. A broken variant of each file must fail the same command.
+ */
+import {copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {desiredState, type HostPaths} from '../../src/roles/render.js'
+import {
+  context,
+  fileAt,
+  hostsByName,
+  INVENTORIES,
+  inventory,
+  requireTool,
+  run,
+  runValidate,
+  tempDir,
+  writeInside,
+} from './render-helpers.js'
+
+let root: string
+let netns: string
+
+beforeAll(() => {
+  requireTool('haproxy', 'haproxy')
+  requireTool('nft', 'nftables')
+  requireTool('sshd', 'openssh-server')
+  requireTool('nginx', 'nginx')
+  requireTool('openssl', 'openssl')
+  root = tempDir('infra-validate-')
+  // nft -c needs no namespace, but a throwaway one guarantees that nothing here can touch the
+  // machine's own ruleset.
+  netns = `inft-${process.pid}-v`
+  run(['ip', 'netns', 'del', netns])
+  const r = run(['ip', 'netns', 'add', netns])
+  if (r.code !== 0) throw new Error(`ip netns add ${netns}: ${r.output}`)
+  run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
+})
+
+/** nginx -t binds the listen addresses: give the namespace the node's address. */
+function addAddress(address: string): void {
+  const r = run(['ip', '-n', netns, 'addr', 'replace', `${address}/32`, 'dev', 'lo'])
+  if (r.code !== 0) throw new Error(`ip addr replace ${address}: ${r.output}`)
+}
+
+afterAll(() => {
+  if (netns) run(['ip', 'netns', 'del', netns])
+  if (root) rmSync(root, {recursive: true, force: true})
+})
+
+let n = 0
+function caseDir(): string {
+  const d = path.join(root, `case${++n}`)
+  mkdirSync(d, {recursive: true})
+  return d
+}
+
+/** Temp paths for everything HAProxy reads besides its config. */
+function haproxyPaths(dir: string): Partial<HostPaths> {
+  return {
+    haproxyCertDir: `${dir}/certs`,
+    haproxyErrorDir: `${dir}/errors`,
+    haproxyStateFile: `${dir}/server-state`,
+    haproxyAdminSocket: `${dir}/admin.sock`,
+    haproxyConfig: `${dir}/haproxy.cfg`,
+    haproxySaveState: `${dir}/save-state`,
+  }
+}
+
+describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input) => {
+  const inv = inventory(input)
+  const hosts = hostsByName(inv)
+
+  it('haproxy -c accepts the bastion config with its certificate and error pages', () => {
+    const dir = caseDir()
+    const overrides = {404: '<!doctype html><h1>Not here</h1>\n'}
+    const ctx = context(inv, {paths: haproxyPaths(dir), errorPageOverrides: overrides})
+    const state = desiredState(ctx, hosts[inv.bastion.name]!)
+    writeInside(dir, state.files)
+    const cfg = fileAt(state.files, `${dir}/haproxy.cfg`)
+    expect(cfg.validate).toBe('haproxy -c -f {}')
+    const ok = runValidate(cfg, `${dir}/stage`)
+    expect(ok.code, ok.output).toBe(0)
+    // No warning but the expected one: no saved server states before the first reload.
+    const warnings = ok.output.split('\n').filter((l) => /ALERT|WARNING/.test(l) && !/server state file/.test(l))
+    expect(warnings).toEqual([])
+    // The same check rejects a config that references a missing error page.
+    rmSync(`${dir}/errors/503.http`)
+    const bad = runValidate(cfg, `${dir}/stage`)
+    expect(bad.code).not.toBe(0)
+    expect(bad.output).toMatch(/503\.http/)
+  })
+
+  it('the save-state script parses (sh -n) and the systemd drop-in keeps validation before the USR2', () => {
+    const dir = caseDir()
+    const ctx = context(inv, {paths: haproxyPaths(dir)})
+    const state = desiredState(ctx, hosts[inv.bastion.name]!)
+    const script = fileAt(state.files, `${dir}/save-state`)
+    const r = runValidate(script, `${dir}/stage`)
+    expect(r.code, r.output).toBe(0)
+    expect(runValidate(script, `${dir}/stage`, script.content + '\nif then fi\n').code).not.toBe(0)
+  })
+
+  for (const role of ['bastion', 'web'] as const) {
+    it(`nft -c accepts the ${role} ruleset (and rejects a broken one)`, () => {
+      const dir = caseDir()
+      const host = role === 'bastion' ? hosts[inv.bastion.name]! : hosts[inv.web.nodes[0]!.name]!
+      const ctx = context(inv, {paths: {nftablesConfig: `${dir}/nftables.conf`}})
+      const file = fileAt(desiredState(ctx, host).files, `${dir}/nftables.conf`)
+      expect(file.validate).toBe('nft -c -f {}')
+      const wrap = ['ip', 'netns', 'exec', netns]
+      const ok = runValidate(file, `${dir}/stage`, file.content, wrap)
+      expect(ok.code, ok.output).toBe(0)
+      const bad = runValidate(file, `${dir}/stage`, file.content.replace('policy drop;', 'policy dorp;'), wrap)
+      expect(bad.code).not.toBe(0)
+    })
+  }
+
+  for (const role of ['bastion', 'web'] as const) {
+    it(`sshd -t accepts the ${role} drop-in inside Debian's sshd_config, and sshd -T shows it wins`, () => {
+      const dir = caseDir()
+      const host = role === 'bastion' ? hosts[inv.bastion.name]! : hosts[inv.web.nodes[0]!.name]!
+      const paths = {sshdConfig: `${dir}/sshd_config`, sshdDropInDir: `${dir}/sshd_config.d`, sshdDropIn: `${dir}/sshd_config.d/00-infra.conf`}
+      // Debian's main file, its Include pointed at our folder, host keys in the temp folder.
+      mkdirSync(paths.sshdDropInDir)
+      run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${dir}/host_ed25519`])
+      const debian = readFileSync('/etc/ssh/sshd_config', 'utf8').replace('Include /etc/ssh/sshd_config.d/*.conf', `Include ${paths.sshdDropInDir}/*.conf`)
+      writeFileSync(paths.sshdConfig, `${debian}\nHostKey ${dir}/host_ed25519\n`)
+      // Another admin's drop-in is still part of the validated whole.
+      writeFileSync(`${paths.sshdDropInDir}/50-other.conf`, 'PrintLastLog no\n')
+      const file = fileAt(desiredState(context(inv, {paths}), host).files, paths.sshdDropIn)
+      const ok = runValidate(file, `${dir}/stage`)
+      expect(ok.code, ok.output).toBe(0)
+
+      // A stale live copy of our drop-in is left out of the check: the staged one is what counts.
+      writeFileSync(paths.sshdDropIn, 'PasswordAuthentication yes\n')
+      const bad = runValidate(file, `${dir}/stage`, file.content + 'MaxAuthTries lots\n')
+      expect(bad.code).not.toBe(0)
+      expect(bad.output).toMatch(/MaxAuthTries|lots/i)
+      // Another broken drop-in also fails the check (the whole configuration is validated).
+      writeFileSync(`${paths.sshdDropInDir}/50-other.conf`, 'NoSuchOption yes\n')
+      expect(runValidate(file, `${dir}/stage`).code).not.toBe(0)
+
+      // Effective settings once installed: our values win over Debian's (X11Forwarding yes).
+      writeFileSync(`${paths.sshdDropInDir}/50-other.conf`, 'PasswordAuthentication yes\n')
+      writeFileSync(paths.sshdDropIn, file.content)
+      const t = run(['/usr/sbin/sshd', '-T', '-f', paths.sshdConfig])
+      expect(t.code, t.output).toBe(0)
+      expect(t.output).toMatch(/^passwordauthentication no$/m)
+      expect(t.output).toMatch(/^kbdinteractiveauthentication no$/m)
+      expect(t.output).toMatch(/^permitrootlogin without-password$/m)
+      expect(t.output).toMatch(/^x11forwarding no$/m)
+      expect(t.output).toMatch(/^maxauthtries 3$/m)
+      expect(t.output).toMatch(new RegExp(`^allowtcpforwarding ${role === 'bastion' ? 'yes' : 'no'}$`, 'm'))
+      expect(t.output).toMatch(/^kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,/m)
+      expect(t.output).not.toMatch(/^ciphers .*cbc/m)
+    })
+  }
+
+  for (const node of inv.web.nodes.slice(0, 2)) {
+    it(`nginx -t accepts the site of ${node.name} inside Debian's nginx.conf (and rejects a broken one)`, () => {
+      const dir = caseDir()
+      const paths = {
+        nginxConfig: `${dir}/nginx/nginx.conf`,
+        nginxSite: `${dir}/nginx/conf.d/infra.conf`,
+        nginxLogDir: `${dir}/log`,
+        webRoot: `${dir}/www`,
+      }
+      mkdirSync(`${dir}/nginx/conf.d`, {recursive: true})
+      mkdirSync(`${dir}/log`)
+      copyFileSync('/etc/nginx/mime.types', `${dir}/nginx/mime.types`)
+      const debian = readFileSync('/etc/nginx/nginx.conf', 'utf8')
+        .replace('include /etc/nginx/conf.d/*.conf;', `include ${dir}/nginx/conf.d/*.conf;`)
+        .replace('include /etc/nginx/mime.types;', 'include mime.types;')
+        .replace(/^\s*include \/etc\/nginx\/sites-enabled\/\*;$/m, '')
+        .replaceAll('/var/log/nginx', `${dir}/log`)
+        .replace('pid /run/nginx.pid;', `pid ${dir}/nginx.pid;`)
+      expect(debian).toContain(`include ${dir}/nginx/conf.d/*.conf;`)
+      writeFileSync(paths.nginxConfig, debian)
+      const state = desiredState(context(inv, {paths}), hostsByName(inv)[node.name]!)
+      const site = fileAt(state.files, paths.nginxSite)
+      const wrap = ['ip', 'netns', 'exec', netns]
+      addAddress(node.address)
+      const ok = runValidate(site, `${dir}/stage`, site.content, wrap)
+      expect(ok.code, ok.output).toBe(0)
+      expect(state.services.find((s) => s.name === 'nginx')?.check).toBe('nginx -t -q')
+      const bad = runValidate(site, `${dir}/stage`, site.content.replace('server_tokens off;', 'server_tokens maybe;'), wrap)
+      expect(bad.code).not.toBe(0)
+      expect(bad.output).toMatch(/invalid value "maybe" in .*infra.conf.staged/)
+      // A main file without the conf.d include cannot validate the site: say so.
+      writeFileSync(paths.nginxConfig, debian.replace(`include ${dir}/nginx/conf.d/*.conf;`, ''))
+      const noInclude = runValidate(site, `${dir}/stage`, site.content, wrap)
+      expect(noInclude.code).not.toBe(0)
+      expect(noInclude.output).toContain('has no line')
+    })
+  }
+
+  it('apt-config reads the unattended-upgrades files: security origins only, no reboot', () => {
+    const dir = caseDir()
+    const paths = {aptAutoUpgrades: `${dir}/20auto-upgrades`, aptUnattended: `${dir}/52infra-unattended`}
+    const files = desiredState(context(inv, {paths}), hostsByName(inv)[inv.web.nodes[0]!.name]!).files
+    for (const p of Object.values(paths)) {
+      const r = runValidate(fileAt(files, p), `${dir}/stage`)
+      expect(r.code, r.output).toBe(0)
+    }
+    writeInside(dir, files)
+    const dump = run(['apt-config', '-c', paths.aptAutoUpgrades, '-c', paths.aptUnattended, 'dump'])
+    expect(dump.code, dump.output).toBe(0)
+    expect(dump.output).toContain('APT::Periodic::Update-Package-Lists "1";')
+    expect(dump.output).toContain('APT::Periodic::Unattended-Upgrade "1";')
+    expect(dump.output).toContain('Unattended-Upgrade::Automatic-Reboot "false";')
+    const origins = dump.output.split('\n').filter((l) => l.startsWith('Unattended-Upgrade::Origins-Pattern:: '))
+    expect(origins.length).toBe(2)
+    for (const o of origins) expect(o).toContain('label=Debian-Security')
+  })
+})
