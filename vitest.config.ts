@@ -1,12 +1,17 @@
 import {defineConfig} from 'vitest/config'
 
+import LabSequencer from './test/lab/sequencer.js'
+
 export default defineConfig({
   test: {
     disableConsoleIntercept: true,
+    // Lab files in a fixed order: lab.test.ts first, zz-* last (see test/lab/sequencer.ts).
+    sequence: {sequencer: LabSequencer},
     projects: [
       {
         test: {
           name: 'unit',
+          disableConsoleIntercept: true,
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
         },
@@ -14,6 +19,7 @@ export default defineConfig({
       {
         test: {
           name: 'lab',
+          disableConsoleIntercept: true,
           include: ['test/lab/**/*.test.ts'],
           // One shared fleet per run: lab files run one after another.
           fileParallelism: false,

@@ -164,3 +164,16 @@ export function hostCgroupFor(dirs: string[], controller: string): string | unde
   }
   return undefined
 }
+
+/**
+ * The folders of a host's resource-controller hierarchies (cpu, cpuacct, memory, pids, ...), without
+ * systemd's own (name=systemd, unified) which the container's systemd manages: a process joined to
+ * these counts against the host's CPU and memory without disturbing the container's service tree.
+ */
+export function accountingCgroups(dirs: string[]): string[] {
+  const hs = labHierarchies()
+  return dirs.filter((d) => {
+    const h = hs.find((x) => d.startsWith(x.mount + '/'))
+    return h !== undefined && h.version === 1 && h.controllers.length > 0 && !h.controllers.some((c) => c.startsWith('name='))
+  })
+}

@@ -141,11 +141,20 @@ export function leaderPid(nspawnPid: number): number | undefined {
   return undefined
 }
 
-/** Run a program inside a host (all its namespaces: mount, pid, net, uts, ipc, cgroup). */
-export function execIn(leader: number, argv: string[], opts: {input?: string; timeoutMs?: number; allowFail?: boolean} = {}) {
-  return run(['nsenter', '-t', String(leader), '-a', '--', ...argv], {
-    ...opts,
-    env: {PATH: SYSTEM_PATH, HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb', SYSTEMD_PAGER: '', SYSTEMD_COLORS: '0'},
+/**
+ * Run a program inside a host (all its namespaces: mount, pid, net, uts, ipc, cgroup). With
+ * `cgroups`, the program first joins those cgroups, so its CPU and memory count as the host's.
+ */
+export function execIn(leader: number, argv: string[], opts: {input?: string; timeoutMs?: number; allowFail?: boolean; cgroups?: string[]} = {}) {
+  const {cgroups = [], ...runOpts} = opts
+  const nsenter = ['nsenter', '-t', String(leader), '-a', '--', ...argv]
+  const full =
+    cgroups.length > 0
+      ? ['sh', '-c', 'for d in $INFRA_LAB_CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 97; done; exec "$@"', 'sh', ...nsenter]
+      : nsenter
+  return run(full, {
+    ...runOpts,
+    env: {PATH: SYSTEM_PATH, HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb', SYSTEMD_PAGER: '', SYSTEMD_COLORS: '0', INFRA_LAB_CGROUPS: cgroups.join(' ')},
   })
 }
 

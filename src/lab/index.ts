@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import {schemaComment} from '../inventory/schema.js'
 import {InfraError, UsageError} from '../lib/errors.js'
-import {findLabCgroupBases, hostCgroupFor, killAndRemoveCgroups, labCgroupBases} from './cgroups.js'
+import {accountingCgroups, findLabCgroupBases, hostCgroupFor, killAndRemoveCgroups, labCgroupBases} from './cgroups.js'
 import {ensureImage, imageKey, purgeCache} from './image.js'
 import {isLabInventory, LAB_KEY_DIR, renderLabInventory} from './inventory.js'
 import {execIn, isNspawnOf, layerOf, leaderPid, prepareLayer, probeHost, startHost, waitReady} from './hosts.js'
@@ -495,13 +495,15 @@ export async function labHostPid(name: string): Promise<number> {
 
 /**
  * Run a command inside a lab host (all its namespaces, like a root shell on it) — for tests that
- * check or break something on purpose. A string runs with `sh -c`. Throws on a non-zero exit
- * unless allowFail.
+ * check or break something on purpose. A string runs with `sh -c`; the command joins the host's
+ * resource cgroups (its CPU counts as the host's). Throws on a non-zero exit unless allowFail.
  */
 export async function labExec(host: string, command: string | string[], opts: {input?: string; timeoutMs?: number; allowFail?: boolean} = {}): Promise<RunResult> {
   const leader = await labHostPid(host)
+  const h = await recordedHost(host)
   const argv = typeof command === 'string' ? ['sh', '-c', command] : command
-  return execIn(leader, argv, {timeoutMs: 60_000, ...opts})
+  // The command counts against the host's CPU and memory, like a process started on the host.
+  return execIn(leader, argv, {timeoutMs: 60_000, ...opts, cgroups: accountingCgroups(h.cgroups).filter((d) => existsSync(d))})
 }
 
 /**

@@ -29,7 +29,8 @@ export abstract class BaseCommand extends Command {
     if (err instanceof InfraError) {
       process.exitCode = err.exitCode
       if (this.jsonEnabled()) {
-        this.logJson({error: {code: err.code, message: err.message, hint: err.hint}})
+        const issues = (err as InfraError & {issues?: unknown}).issues
+        this.logJson({error: {code: err.code, message: err.message, hint: err.hint, ...(issues ? {issues} : {})}})
       } else {
         process.stderr.write(`Error: ${err.message}\n`)
         if (err.hint) process.stderr.write(`  → ${err.hint}\n`)

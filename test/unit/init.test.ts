@@ -87,6 +87,9 @@ describe('infra init without a terminal', {timeout: 60_000}, () => {
     const pub = readFileSync(`${key}.pub`, 'utf8').trim()
     expect(readFileSync(key, 'utf8')).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/)
     expect(r.stdout).toContain(pub)
+    // Private keys stay out of git: both folders made for them ignore them.
+    expect(readFileSync(path.join(dir, '.infra/.gitignore'), 'utf8')).toMatch(/^\*$/m)
+    expect(readFileSync(path.join(dir, 'tls/.gitignore'), 'utf8')).toMatch(/^\*\.key$/m)
     expect(r.stdout).toContain('/root/.ssh/authorized_keys')
     expect(r.stdout).toMatch(/Next: infra provision --dry-run/)
 

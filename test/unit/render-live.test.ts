@@ -301,7 +301,8 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
     })
     // A crash: workers and master killed at once, no graceful close.
     const pid = Number(readFileSync(`${dir}/web2/nginx.pid`, 'utf8'))
-    spawnSync('sh', ['-c', `pkill -KILL -P ${pid}; kill -KILL ${pid}`])
+    const k = spawnSync('sh', ['-c', `ps -o pid,ppid,cmd --ppid ${pid} -p ${pid}; pkill -KILL -P ${pid}; kill -KILL ${pid}; echo rc=$?; ps -o pid,ppid,cmd --ppid ${pid} -p ${pid}`], {encoding: 'utf8'})
+    console.error('DEBUG', pid, k.stdout, k.stderr)
     const served: string[] = []
     for (let i = 0; i < 8; i++) {
       const r = get('https://example.com/')
