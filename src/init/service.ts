@@ -2,7 +2,7 @@ import {mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {loadInventory} from '../inventory/load.js'
-import {InfraError, UsageError} from '../lib/errors.js'
+import {ConfigError, InfraError, UsageError} from '../lib/errors.js'
 import {ensureSelfSigned, readCertFiles, selfSignedPaths} from '../tls/ensure.js'
 import {certNames, isoDay} from '../tls/self-signed.js'
 import {answersFromInput, crossCheck, existsError, type InitAnswers, type InitInput, type NoPromptReason} from './answers.js'
@@ -26,8 +26,6 @@ export interface InitOptions {
   interactive: true | NoPromptReason
   /** Prompt streams (interactive only). */
   io?: {input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream}
-  /** Progress lines for people (stderr). */
-  log?: (line: string) => void
   cwd?: string
 }
 
@@ -66,12 +64,14 @@ async function exists(p: string): Promise<boolean> {
 
 export async function runInit(opts: InitOptions): Promise<InitReport> {
   const cwd = opts.cwd ?? process.cwd()
-  const log = opts.log ?? (() => {})
   const file = path.resolve(cwd, opts.configPath)
   const dir = path.dirname(file)
   const shown = displayPath(file, cwd)
 
   const existed = await exists(file)
+  if (existed && (await stat(file)).isDirectory()) {
+    throw new ConfigError(`${shown} is a folder`, {hint: `Name the inventory file itself, e.g. -c ${path.join(shown, 'infra.yaml')}.`})
+  }
   if (existed && !opts.force) throw existsError(shown)
 
   // 1. Answers: from flags alone, or flags + questions.
@@ -153,7 +153,6 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
     await writeFile(file, yaml, {mode: 0o644})
     made.push(file)
     await loadInventory(file)
-    log(`Wrote ${shown}`)
 
     return {
       config: file,

@@ -13,12 +13,12 @@ import {accountingCgroups, findLabCgroupBases, hostCgroupFor, killAndRemoveCgrou
 import {ensureImage, imageKey, purgeCache} from './image.js'
 import {isLabInventory, LAB_KEY_DIR, renderLabInventory} from './inventory.js'
 import {execIn, isNspawnOf, layerOf, leaderPid, prepareLayer, probeHost, startHost, waitReady} from './hosts.js'
-import {withLock} from './lock.js'
+import {isLockHeld, withLock} from './lock.js'
 import {mountsUnder, removeTree, unmountUnder} from './mounts.js'
 import {checkNetwork, createNetwork, destroyNetwork, labNamespaces, rootRoutes} from './network.js'
 import {ensurePrerequisites} from './prereq.js'
 import {run, RunResult} from './run.js'
-import {HOSTS_DIR, hostDir, HostState, LAB_LOCK, LAB_STATE_DIR, LabState, readState, writeState} from './state.js'
+import {HOSTS_DIR, hostDir, HostState, LAB_LOCK, LAB_STATE_DIR, LAB_TEST_LOCK, LabState, readState, writeState} from './state.js'
 import {
   BASTION_INTERNET_ADDRESS,
   BASTION_PUBLIC_ADDRESS,
@@ -40,7 +40,8 @@ import {
 } from './topology.js'
 
 export * from './topology.js'
-export {acquireLock, withLock} from './lock.js'
+export {acquireLock, isLockHeld, withLock} from './lock.js'
+export {LAB_TEST_LOCK} from './state.js'
 export {isLabInventory, LAB_MARKER, renderLabInventory} from './inventory.js'
 export type {RunResult} from './run.js'
 
@@ -312,10 +313,16 @@ async function addAuthorizedKey(h: HostState, publicKey: string): Promise<void> 
  * Stop every lab process and remove every namespace, link, mount and cgroup the lab made, then
  * the lab state (not the image cache, unless purge). Safe to run when no lab is up.
  */
-export async function labDown(opts: {purge?: boolean; log?: Log} = {}): Promise<LabDownResult> {
+export async function labDown(opts: {purge?: boolean; force?: boolean; log?: Log} = {}): Promise<LabDownResult> {
   const log = opts.log ?? stderrLog
   const started = Date.now()
   await ensurePrerequisites(log)
+  if (!opts.force && (await isLockHeld(LAB_TEST_LOCK))) {
+    throw new UsageError('a lab test run is using the lab on this machine right now', {
+      hint: 'Wait for it to finish (it takes the lab down itself), or pass --force to remove the lab anyway.',
+      code: 'ELABINUSE',
+    })
+  }
   return withLock(LAB_LOCK, async () => {
     const state = await readState()
     const removed = await teardown(state, log)

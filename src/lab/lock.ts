@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync} from 'node:fs'
 import path from 'node:path'
 
 /**
@@ -55,4 +55,15 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: {tim
   } finally {
     await release()
   }
+}
+
+/** Does another process hold the lock on `file` right now? (A non-blocking try; nothing is kept.) */
+export async function isLockHeld(file: string): Promise<boolean> {
+  if (!existsSync(file)) return false
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn('flock', ['-n', file, 'true'], {stdio: 'ignore'})
+    child.on('error', () => resolve(0))
+    child.on('exit', (c) => resolve(c))
+  })
+  return code !== 0
 }

@@ -10,6 +10,8 @@ export const LAB_STATE_DIR = process.env.INFRA_LAB_STATE_DIR ?? '/var/lib/infra-
 export const LAB_CACHE_DIR = process.env.INFRA_LAB_CACHE_DIR ?? '/var/cache/infra-lab'
 /** Serialises `lab up` / `lab down` on this machine (never removed). */
 export const LAB_LOCK = '/run/lock/infra-lab.lock'
+/** Held by a lab test run (test/lab/global-setup.ts) for as long as it uses the shared lab. */
+export const LAB_TEST_LOCK = '/run/lock/infra-lab-test.lock'
 
 export const STATE_FILE = path.join(LAB_STATE_DIR, 'state.json')
 export const HOSTS_DIR = path.join(LAB_STATE_DIR, 'hosts')

@@ -38,7 +38,10 @@ export abstract class BaseCommand extends Command {
       return
     }
     // oclif parse errors (unknown flag, missing arg) are usage errors: exit 2.
-    const isParse = err.name?.includes('Parse') || /Unexpected argument|Nonexistent flag|Missing required|Expected --/.test(err.message ?? '')
+    const isParse =
+      err.oclif?.exit === 2 ||
+      err.name?.includes('Parse') ||
+      /Unexpected argument|Nonexistent flag|Missing required|Expected --|can only be specified once|Expected an integer|Expected a|must be one of/.test(err.message ?? '')
     if (isParse) {
       process.exitCode = EXIT.USAGE
       process.stderr.write(`Error: ${err.message}\n  → See \`infra ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.\n`)

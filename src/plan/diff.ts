@@ -100,7 +100,8 @@ function serviceChange(
     reasons.push('is enabled')
   }
   const running = activeNow === 'active' || activeNow === 'reloading' || activeNow === 'activating'
-  const wantRunning = svc.running === 'keep' ? undefined : svc.running
+  // 'keep' leaves the state to its owner (the scaler), except on a host never provisioned, where `initial` applies.
+  const wantRunning = svc.running === 'keep' ? (facts.provisioned ? undefined : svc.initial) : svc.running
   if (wantRunning === true && (!running || missing)) {
     // restart, not start, when our files changed: a package installed in this run may already run its defaults.
     actions.push(notify ? 'restart' : 'start')

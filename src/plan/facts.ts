@@ -37,7 +37,12 @@ export interface HostFacts {
   present: Set<string>
   /** Epoch seconds on the host, for clock-skew checks. */
   time: number
+  /** infra has provisioned this host before (a marker written at the end of a successful apply). */
+  provisioned: boolean
 }
+
+/** Written on a host at the end of its first successful apply. */
+export const PROVISIONED_MARKER = '/var/lib/infra/provisioned'
 
 /** Single-quote a string for POSIX sh. */
 export function shq(s: string): string {
@@ -53,6 +58,7 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
     `printf '@@os\\t%s\\t%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID")" "$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")"`,
     `printf '@@hostname\\t%s\\n' "$(hostname)"`,
     `printf '@@time\\t%s\\n' "$(date +%s)"`,
+    `[ -e ${PROVISIONED_MARKER} ] && echo '@@provisioned'`,
     `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
   ]
   if (state.packages.length > 0) {
@@ -88,6 +94,7 @@ export function parseFacts(out: string): HostFacts {
     services: new Map(),
     present: new Set(),
     time: 0,
+    provisioned: false,
   }
   for (const line of out.split('\n')) {
     if (!line.startsWith('@@')) continue
@@ -98,6 +105,9 @@ export function parseFacts(out: string): HostFacts {
         break
       case '@@hostname':
         facts.hostname = f[0] ?? ''
+        break
+      case '@@provisioned':
+        facts.provisioned = true
         break
       case '@@time':
         facts.time = Number(f[0])

@@ -15,7 +15,7 @@
  *     a failed reload undoes this run's files and reloads again.
  * Machine-readable lines start with `@@` so the caller can report what happened.
  */
-import {shq} from './facts.js'
+import {PROVISIONED_MARKER, shq} from './facts.js'
 import type {FileChange, HostPlan} from './diff.js'
 import type {DesiredFile, DesiredService} from './types.js'
 
@@ -168,7 +168,7 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       )
     }
   }
-  out.push(`rm -rf "$STAGE"`, 'say "@@ok"')
+  out.push(`rm -rf "$STAGE"`, `touch ${PROVISIONED_MARKER}`, 'say "@@ok"')
   return out.join('\n') + '\n'
 }
 

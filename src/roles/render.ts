@@ -42,7 +42,7 @@ export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredSta
 }
 
 /** Debian packages the template tests need on the machine running them (real validators). */
-export const TEMPLATE_TEST_PACKAGES = ['haproxy', 'nftables', 'openssh-server', 'nginx', 'openssl', 'iproute2', 'curl'] as const
+export const TEMPLATE_TEST_PACKAGES = ['haproxy', 'nftables', 'openssh-server', 'nginx', 'openssl', 'iproute2', 'curl', 'socat'] as const
 
 export function templateTestPackages(): string[] {
   return [...TEMPLATE_TEST_PACKAGES]

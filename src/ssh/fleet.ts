@@ -86,8 +86,11 @@ function loadSsh2(): Promise<Ssh2> {
   return ssh2Module
 }
 
-/** At most this many commands at once on one connection (sshd's MaxSessions defaults to 10). */
-const SESSIONS_PER_CONNECTION = 8
+/**
+ * At most this many commands at once on one connection. sshd's MaxSessions defaults to 10, and a
+ * finished session still counts until sshd has collected its channel: 5 running + 5 closing fit.
+ */
+const SESSIONS_PER_CONNECTION = 5
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
@@ -158,82 +161,97 @@ class Connection implements HostConnection {
     return this.slot(() => this.run(cmd, opts))
   }
 
-  private run(cmd: string, opts: ExecOptions): Promise<ExecResult> {
-    return new Promise<ExecResult>((resolve, reject) => {
+  /**
+   * Open a session channel running `line`. sshd counts a finished session until it has
+   * collected its channel, which can be just after we opened the next one ("no more sessions"):
+   * a refused open ran nothing, so it is retried a few times. `use` is called synchronously
+   * with the channel, before any of its events can fire.
+   */
+  private openExec(line: string, use: (ch: ClientChannel) => void, reject: (e: Error) => void): void {
+    let attempt = 0
+    const tryOpen = () => {
       if (this.closed) return reject(this.lost())
-      const limit = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : undefined
-      const line = remoteCommand(cmd, this.user, {sudo: opts.sudo, timeoutMs: limit})
-      const collect = opts.collect !== false
-      const out: Buffer[] = []
-      const err: Buffer[] = []
-      const started = Date.now()
-      let done = false
-      const timedOut = () =>
-        new SshError('command-timeout', this.host.name, `a command did not finish within ${formatMs(limit!)} and was stopped`, {
-          hint: 'Run it by hand (`infra ssh HOST`) to see where it hangs.',
-        })
-      const onOpen = (error: Error | undefined, ch: ClientChannel) => {
-        if (error) {
-          done = true
+      try {
+        this.client.exec(line, (error, ch) => {
+          if (!error) return use(ch)
           if (this.closed) return reject(this.lost())
-          return reject(
+          if (++attempt <= 8) {
+            setTimeout(tryOpen, 25 * attempt)
+            return
+          }
+          reject(
             new SshError('closed', this.host.name, `could not start a command: ${error.message}`, {
               cause: error,
-              hint: 'sshd refused a new session (MaxSessions?).',
+              hint: 'sshd refused a new session; check MaxSessions in its configuration.',
             }),
           )
-        }
-        let code: number | null | undefined
-        let signal: string | undefined
-        // The host stops the command itself (`timeout`); this timer only covers a connection that
-        // stopped answering, so it fires a little later.
-        const timer = limit
-          ? setTimeout(() => {
-              if (done) return
-              done = true
-              ch.close()
-              reject(timedOut())
-            }, limit + 2000)
-          : undefined
-        ch.on('data', (d: Buffer) => {
-          if (collect) out.push(d)
-          opts.onStdout?.(d)
         })
-        ch.stderr.on('data', (d: Buffer) => {
-          if (collect) err.push(d)
-          opts.onStderr?.(d)
-        })
-        ch.on('exit', (c: number | null, s?: string) => {
-          code = c
-          signal = s ?? undefined
-        })
-        ch.on('error', () => {})
-        ch.on('close', () => {
-          clearTimeout(timer)
-          if (opts.stdin !== undefined && typeof opts.stdin !== 'string' && !Buffer.isBuffer(opts.stdin)) opts.stdin.unpipe(ch)
-          if (done) return
-          done = true
-          if (code === undefined) return reject(this.lost())
-          if (limit && code !== null && TIMEOUT_EXIT_CODES.includes(code) && Date.now() - started >= limit) return reject(timedOut())
-          const result: ExecResult = {
-            code: code ?? 128 + (signalNumber(signal) ?? 127),
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(err).toString('utf8'),
-          }
-          if (signal) result.signal = signal
-          resolve(result)
-        })
-        if (opts.stdin === undefined) ch.end()
-        else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin)
-        else opts.stdin.pipe(ch)
-      }
-      try {
-        this.client.exec(line, onOpen)
       } catch {
-        done = true
         reject(this.lost())
       }
+    }
+    tryOpen()
+  }
+
+  private run(cmd: string, opts: ExecOptions): Promise<ExecResult> {
+    const limit = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : undefined
+    const line = remoteCommand(cmd, this.user, {sudo: opts.sudo, timeoutMs: limit})
+    return new Promise<ExecResult>((resolve, reject) => this.openExec(line, (ch) => this.attach(ch, opts, limit, resolve, reject), reject))
+  }
+
+  private attach(ch: ClientChannel, opts: ExecOptions, limit: number | undefined, resolve: (r: ExecResult) => void, reject: (e: Error) => void): void {
+    const started = Date.now()
+    const collect = opts.collect !== false
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    let done = false
+    let code: number | null | undefined
+    let signal: string | undefined
+    const timedOut = () =>
+      new SshError('command-timeout', this.host.name, `a command did not finish within ${formatMs(limit!)} and was stopped`, {
+        hint: 'Run it by hand (`infra ssh HOST`) to see where it hangs.',
+      })
+    // The host stops the command itself (`timeout`); this timer only covers a connection that
+    // stopped answering, so it fires a little later.
+    const timer = limit
+      ? setTimeout(() => {
+          if (done) return
+          done = true
+          ch.close()
+          reject(timedOut())
+        }, limit + 2000)
+      : undefined
+    ch.on('data', (d: Buffer) => {
+      if (collect) out.push(d)
+      opts.onStdout?.(d)
     })
+    ch.stderr.on('data', (d: Buffer) => {
+      if (collect) err.push(d)
+      opts.onStderr?.(d)
+    })
+    ch.on('exit', (c: number | null, s?: string) => {
+      code = c
+      signal = s ?? undefined
+    })
+    ch.on('error', () => {})
+    ch.on('close', () => {
+      clearTimeout(timer)
+      if (opts.stdin !== undefined && typeof opts.stdin !== 'string' && !Buffer.isBuffer(opts.stdin)) opts.stdin.unpipe(ch)
+      if (done) return
+      done = true
+      if (code === undefined) return reject(this.lost())
+      if (limit && code !== null && TIMEOUT_EXIT_CODES.includes(code) && Date.now() - started >= limit) return reject(timedOut())
+      const result: ExecResult = {
+        code: code ?? 128 + (signalNumber(signal) ?? 127),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }
+      if (signal) result.signal = signal
+      resolve(result)
+    })
+    if (opts.stdin === undefined) ch.end()
+    else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin)
+    else opts.stdin.pipe(ch)
   }
 
   async close(): Promise<void> {

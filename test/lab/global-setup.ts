@@ -17,7 +17,6 @@ declare module 'vitest' {
 }
 
 export const LAB_TEST_DIR = process.env.INFRA_LAB_TEST_DIR ?? '/tmp/infra-lab-test'
-const TEST_LOCK = '/run/lock/infra-lab-test.lock'
 
 /**
  * The lab's public side used to be planned on 192.0.2.0/24, which is this kind of machine's real
@@ -35,8 +34,8 @@ function guard(add: boolean): void {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const {acquireLock, labDown, labStatus, labUp} = await import('../../src/lab/index.js')
-  const release = await acquireLock(TEST_LOCK, {timeoutSec: 3600, onWait: () => log('waiting for another lab test run on this machine to finish…')})
+  const {acquireLock, LAB_TEST_LOCK, labDown, labStatus, labUp} = await import('../../src/lab/index.js')
+  const release = await acquireLock(LAB_TEST_LOCK, {timeoutSec: 3600, onWait: () => log('waiting for another lab test run on this machine to finish…')})
   const config = path.join(LAB_TEST_DIR, 'infra.yaml')
   try {
     const running = await labStatus()
@@ -47,7 +46,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       )
     }
     const t0 = Date.now()
-    await labDown({log})
+    await labDown({force: true, log})
     await rm(LAB_TEST_DIR, {recursive: true, force: true})
     await mkdir(LAB_TEST_DIR, {recursive: true})
     guard(true)
@@ -64,7 +63,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     try {
       const t0 = Date.now()
       // zz-down.test.ts may have taken it down already: labDown is then a quick no-op.
-      await labDown({log})
+      await labDown({force: true, log})
       log(`lab down in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     } finally {
       guard(false)

@@ -38,10 +38,12 @@ export function routeGet(address: string): {dst?: string; dev?: string; gateway?
 
 /**
  * From this machine, pinned to the lab's public link (SO_BINDTODEVICE: nothing can leave by another
- * link), open a TCP connection and return the first line the server sends, or undefined.
+ * link, whatever the routing table says), open a TCP connection and return the first line the
+ * server sends, or undefined. (socat rather than `curl --interface`: it returns as soon as the
+ * server goes quiet, instead of at curl's --max-time.)
  */
 export function probeFromOutside(address: string, port: number, timeoutSec = 2): string | undefined {
-  const r = sh(['curl', '-sS', '--interface', `if!${ROOT_LINK}`, '--connect-timeout', String(timeoutSec), '-m', String(timeoutSec + 1), `telnet://${address}:${port}`], (timeoutSec + 5) * 1000)
+  const r = sh(['socat', '-T0.3', '-u', `TCP:${address}:${port},so-bindtodevice=${ROOT_LINK},connect-timeout=${timeoutSec}`, 'STDOUT'], (timeoutSec + 5) * 1000)
   const line = r.stdout.split('\n')[0].trim()
   return line || undefined
 }

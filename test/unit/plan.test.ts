@@ -115,6 +115,18 @@ describe('planHost', () => {
       expected: ['update /etc/nginx/conf.d/infra.conf'],
     },
     {
+      name: 'on a host never provisioned, a standby web service takes its initial state (stopped)',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep', initial: false}]}),
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      expected: ['stop nginx (is running)'],
+    },
+    {
+      name: 'once provisioned, the scaler owns a standby web service: a running one is left running',
+      desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep', initial: false}]}),
+      facts: ['@provisioned'.replace('@', '@@'), '@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      expected: [],
+    },
+    {
       name: 'a service that must be off is stopped and disabled',
       desired: desired({packages: [], services: [{name: 'nginx', enabled: false, running: false}]}),
       facts: ['@@svc\tnginx\tenabled\tactive'],

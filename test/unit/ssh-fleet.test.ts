@@ -84,6 +84,9 @@ async function startSshd(name: string, addr: string): Promise<void> {
       'PermitRootLogin yes',
       'UsePAM no',
       'AllowTcpForwarding yes',
+      // The login shell runs with SHLVL=1, so bash skips root's ~/.bashrc (which bash otherwise
+      // reads for commands run by sshd): this machine's own dotfiles must not slow or alter tests.
+      'SetEnv SHLVL=1',
       'LogLevel DEBUG1',
       '',
     ].join('\n'),

@@ -47,7 +47,14 @@ inventory, a lab with other settings already running).`
       }
       this.log(`Inventory: ${info.config}`)
       const c = flags.config === './infra.yaml' || flags.config === 'infra.yaml' ? '' : ` --config ${flags.config}`
-      this.info(`\nNext:\n  infra exec all${c} -- hostname     # a command on every host, through the bastion\n  infra provision${c}                 # make the fleet: firewall, HAProxy, nginx\n  infra lab status                  # the lab's hosts\n  infra lab down                    # remove the lab (the image cache stays)`)
+      const next = [
+        [`infra exec all${c} -- hostname`, 'a command on every host, through the bastion'],
+        [`infra provision${c}`, 'make it a fleet: firewall and NAT, HAProxy, nginx'],
+        ['infra lab status', "the lab's hosts"],
+        ['infra lab down', 'remove the lab (the image cache stays)'],
+      ]
+      const w = Math.max(...next.map(([cmd]) => cmd.length))
+      this.info(`\nNext:\n${next.map(([cmd, what]) => `  ${cmd.padEnd(w)}   # ${what}`).join('\n')}`)
     }
     return info
   }
