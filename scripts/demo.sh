@@ -28,17 +28,20 @@ echo
 echo "== again: a re-run changes nothing"
 infra provision --yes --config "$CONFIG"
 
+# The bastion's public address on the lab link (from the lab itself, not hard-coded).
+PUB=$(infra lab status --json --config "$CONFIG" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).hosts.find(h=>h.role==="bastion").publicAddress))')
+
 echo
-echo "== from this machine, as a client on the internet"
-curl -sS -o /dev/null -w 'http://example.test/x?y=1  → %{http_code} %{redirect_url}\n' --resolve example.test:80:192.0.2.10 'http://example.test/x?y=1'
-curl -sS -k -o /dev/null -w 'https://www.example.test/ → %{http_code} %{redirect_url}\n' --resolve www.example.test:443:192.0.2.10 'https://www.example.test/'
-curl -sS -k -D - -o /dev/null --resolve example.test:443:192.0.2.10 'https://example.test/' | grep -Ei '^(HTTP|strict-transport|x-served-by)'
+echo "== from this machine, as a client on the internet (bastion $PUB)"
+curl -sS -o /dev/null -w 'http://example.test/x?y=1  → %{http_code} %{redirect_url}\n' --resolve example.test:80:$PUB 'http://example.test/x?y=1'
+curl -sS -k -o /dev/null -w 'https://www.example.test/ → %{http_code} %{redirect_url}\n' --resolve www.example.test:443:$PUB 'https://www.example.test/'
+curl -sS -k -D - -o /dev/null --resolve example.test:443:$PUB 'https://example.test/' | grep -Ei '^(HTTP|strict-transport|x-served-by)'
 
 cat <<EOF
 
 The lab is up. Try:
   node bin/run.js lab status --config $CONFIG
-  curl -k --resolve example.test:443:192.0.2.10 https://example.test/
+  curl -k --resolve example.test:443:$PUB https://example.test/
   node bin/run.js ssh web1 --config $CONFIG
   node bin/run.js lab down --config $CONFIG      # removes every lab host, namespace and mount
 EOF

@@ -27,6 +27,7 @@ bad target or inventory.`
     {description: 'Machine-readable: [{host, code, stdout, stderr, error?}].', command: '<%= config.bin %> exec web --json -- df -h /'},
   ]
 
+  static override usage = 'exec TARGET [-c <value>] [--json] [--timeout <value>] -- COMMAND...'
   static override enableJsonFlag = true
   static override strict = false
 

@@ -24,6 +24,7 @@ Exit status: the shell's or the command's own exit status (as with ssh); 1 when 
     {description: 'Feed a file to a command.', command: "<%= config.bin %> ssh web1 -- 'cat > /tmp/notes.txt' < notes.txt"},
   ]
 
+  static override usage = ['ssh HOST [-c <value>]', 'ssh HOST [-c <value>] -- COMMAND...']
   static override strict = false
 
   static override args = {

@@ -70,8 +70,8 @@ export interface LabHostInfo {
   /** Network namespace (/run/netns/NAME), also the nspawn machine name. */
   netns: string
   running: boolean
-  /** PID of the host's systemd-nspawn. */
-  pid?: number
+  /** PID of the host's systemd-nspawn (0 before it was started). */
+  pid: number
 }
 
 export interface LabInfo {

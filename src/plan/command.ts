@@ -61,7 +61,6 @@ async function runOnce(loaded: LoadedInventory, opts: ProvisionCommandOptions, n
 export function printResult(result: ProvisionResult): void {
   for (const h of result.hosts) {
     if (result.dryRun && h.changeCount > 0) {
-      err('')
       out(`# ${h.host}: ${h.changeCount} change(s)`)
       out(h.diff ?? '')
     }

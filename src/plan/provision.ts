@@ -99,6 +99,7 @@ export function renderPlanDiff(plan: HostPlan): string {
       createTwoFilesPatch(before?.exists ? `a${file.path}` : '/dev/null', `b${file.path}`, old, file.content, '', '', {context: 3})
         .split('\n')
         .filter((l) => !l.startsWith('====='))
+        .map((l) => (l.startsWith('--- ') || l.startsWith('+++ ') ? l.trimEnd() : l))
         .join('\n')
         .trimEnd(),
     )

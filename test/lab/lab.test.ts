@@ -109,8 +109,9 @@ describe('each host is a real Debian 12 systemd host', () => {
     const [b1, w1] = [await usage('web1'), await usage('web2')]
     await labExec('web1', 'timeout 1 sh -c "while :; do :; done"', {allowFail: true})
     const [b2, w2] = [await usage('web1'), await usage('web2')]
-    expect(b2 - b1).toBeGreaterThan(0.5e9) // web1 burnt about a second of CPU
-    expect(w2 - w1).toBeLessThan(0.3e9) // web2 did not
+    // web1 burnt up to a second of CPU (less when the machine is busy); idle web2 next to nothing.
+    expect(b2 - b1).toBeGreaterThan(0.2e9)
+    expect(w2 - w1).toBeLessThan((b2 - b1) / 4)
   })
 })
 

@@ -7,12 +7,15 @@ import {cp, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
+import {parse} from 'yaml'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const BIN = path.join(ROOT, 'bin/run.js')
-const PUBLIC = '192.0.2.10'
 const DOMAIN = 'example.test'
+/** The bastion's public address and web1's private address, read from the lab's inventory. */
+let PUBLIC: string
+let WEB1: string
 
 let config: string
 let dir: string
@@ -64,6 +67,9 @@ function handshake(version: 'tls1' | 'tls1_1' | 'tls1_2' | 'tls1_3'): boolean {
 beforeAll(async () => {
   config = inject('labConfig')
   dir = path.dirname(config)
+  const inv = parse(await readFile(config, 'utf8'))
+  PUBLIC = inv.bastion.publicAddress
+  WEB1 = inv.web.nodes[0].address
 })
 
 describe('provision on a fresh lab', () => {
@@ -116,24 +122,24 @@ describe('provision on a fresh lab', () => {
 
   it('keeps web nodes unreachable from this machine, even with a route pinned through the bastion', () => {
     // No route: `ip route get` sends nothing.
-    const route = spawnSync('ip', ['route', 'get', '10.42.0.11'], {encoding: 'utf8'}).stdout
-    expect(route).not.toMatch(/via 192\.0\.2\.10/)
+    const route = spawnSync('ip', ['route', 'get', WEB1], {encoding: 'utf8'}).stdout
+    expect(route).not.toContain(`via ${PUBLIC}`)
     // With a temporary /32 via the bastion on the lab link, the bastion's firewall must still refuse to forward.
     const link = spawnSync('ip', ['-o', 'route', 'get', PUBLIC], {encoding: 'utf8'}).stdout.match(/dev (\S+)/)![1]!
-    spawnSync('ip', ['route', 'add', '10.42.0.11/32', 'via', PUBLIC, 'dev', link])
+    spawnSync('ip', ['route', 'add', `${WEB1}/32`, 'via', PUBLIC, 'dev', link])
     try {
-      const r = spawnSync('curl', ['-sS', '--interface', link, '--connect-timeout', '2', '--max-time', '3', 'http://10.42.0.11/'], {encoding: 'utf8'})
+      const r = spawnSync('curl', ['-sS', '--interface', link, '--connect-timeout', '2', '--max-time', '3', `http://${WEB1}/`], {encoding: 'utf8'})
       expect(r.status).not.toBe(0)
     } finally {
-      spawnSync('ip', ['route', 'del', '10.42.0.11/32', 'via', PUBLIC, 'dev', link])
+      spawnSync('ip', ['route', 'del', `${WEB1}/32`, 'via', PUBLIC, 'dev', link])
     }
   })
 
   it('lets only the bastion reach a web node: the web, metrics and SSH ports refuse another web node', async () => {
-    const fromBastion = await onHost('bastion', 'curl -s -o /dev/null -w "%{http_code}" --max-time 3 http://10.42.0.11/healthz')
+    const fromBastion = await onHost('bastion', `curl -s -o /dev/null -w "%{http_code}" --max-time 3 http://${WEB1}/healthz`)
     expect(fromBastion.stdout).toBe('200')
     for (const port of [80, 22, 9100]) {
-      const r = await onHost('web2', `nc -z -w 2 10.42.0.11 ${port} && echo open || echo closed`)
+      const r = await onHost('web2', `nc -z -w 2 ${WEB1} ${port} && echo open || echo closed`)
       expect(r.stdout.trim(), `port ${port}`).toBe('closed')
     }
   })
