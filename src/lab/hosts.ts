@@ -93,6 +93,9 @@ export async function startHost(host: LabHostPlan, layer: Layer, cgroupBases: st
     '--resolv-conf=off',
     '--timezone=off',
     '--console=read-only',
+    // A VPS's root can manage its own firewall and network: nftables needs CAP_NET_ADMIN
+    // (nspawn grants it only with --private-network; the host has its own namespace anyway).
+    '--capability=CAP_NET_ADMIN',
     '-b',
   ]
   // Join every cgroup first (so the container and everything it forks is accounted per host), then become nspawn.

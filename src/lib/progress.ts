@@ -25,6 +25,7 @@ const LABELS: Record<string, string> = {
   planning: 'planning',
   applying: 'applying',
   confirming: 'confirming with a new connection',
+  settling: 'waiting for health checks',
 }
 
 export async function hostProgress(hosts: string[], mode: ProgressMode): Promise<HostProgress> {

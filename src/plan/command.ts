@@ -69,6 +69,11 @@ export function printResult(result: ProvisionResult): void {
       for (const line of (h.details ?? []).slice(-20)) err(`    ${line}`)
     }
   }
+  if (result.backends) {
+    const list = result.backends.servers.map((s) => `${s.server} ${s.status}`).join(', ')
+    if (result.backends.settled) err(`HAProxy: ${list}`)
+    else err(`⚠ HAProxy: not every node in rotation passed its health check yet: ${list} (see \`infra exec bastion -- "echo 'show stat' | socat stdio /run/haproxy/admin.sock"\`)`)
+  }
   err('')
   err(summaryLine(result))
   if (result.dryRun && result.totalChanges > 0) err('Run `infra provision --yes` to apply.')

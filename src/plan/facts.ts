@@ -68,7 +68,8 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
   }
   // One function for all files keeps the script short for large desired states.
   lines.push(
-    `f() { if [ -f "$1" ]; then printf '@@file\\t%s\\t%s\\n' "$1" "$(stat -c '%a\\t%U\\t%G' "$1")\\t$(sha256sum < "$1" | cut -d' ' -f1)"; ` +
+    `f() { if [ -f "$1" ]; then set -- "$1" "$2" $(stat -c '%a %U %G' "$1"); ` +
+      `printf '@@file\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$1" "$3" "$4" "$5" "$(sha256sum < "$1" | cut -d' ' -f1)"; ` +
       `if [ "$2" = 1 ] && [ "$(stat -c %s "$1")" -le ${MAX_CONTENT} ]; then printf '@@content\\t%s\\t' "$1"; base64 -w0 < "$1"; echo; fi; ` +
       `else printf '@@nofile\\t%s\\n' "$1"; fi; }`,
   )

@@ -28,7 +28,7 @@ export interface FleetLike {
   close(): Promise<void>
 }
 
-export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'done' | 'failed'
+export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'settling' | 'done' | 'failed'
 
 export interface ProvisionOptions {
   dryRun?: boolean
@@ -38,6 +38,8 @@ export interface ProvisionOptions {
   guardSeconds?: number
   concurrency?: number
   onProgress?: (host: string, phase: HostPhase, detail?: string) => void
+  /** How long to wait after changes for every node in rotation to pass HAProxy's health check. */
+  settleMs?: number
 }
 
 export interface HostResult {
@@ -57,9 +59,19 @@ export interface HostResult {
   reverted?: boolean
 }
 
+/** A web node as HAProxy sees it after the run. */
+export interface BackendServer {
+  server: string
+  /** UP, DOWN, MAINT, DRAIN, `UP 1/2` (going up)... */
+  status: string
+  check: string
+}
+
 export interface ProvisionResult {
   dryRun: boolean
   hosts: HostResult[]
+  /** After changes: the web backend once every node in rotation passed its health check (or the wait ran out). */
+  backends?: {settled: boolean; servers: BackendServer[]}
   totalChanges: number
   failed: string[]
   durationMs: number
@@ -149,9 +161,18 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
   }
   const order = new Map(selected.map((h, i) => [h.spec.name, i]))
   results.sort((a, b) => order.get(a.host)! - order.get(b.host)!)
+  // Changes done: wait until HAProxy's health checks agree, so "done" means serving.
+  let backends: ProvisionResult['backends']
+  const bastionName = hosts.find((h) => h.spec.role === 'bastion')?.spec.name
+  const bastionOk = !bastion || results.find((r) => r.host === bastion.spec.name)?.ok
+  if (!opts.dryRun && bastionName && bastionOk && results.some((r) => r.changeCount > 0)) {
+    progress(bastionName, 'settling')
+    backends = await waitForBackends(fleet, bastionName, opts.settleMs ?? 20_000)
+  }
   return {
     dryRun: Boolean(opts.dryRun),
     hosts: results,
+    ...(backends ? {backends} : {}),
     totalChanges: results.reduce((n, r) => n + r.changeCount, 0),
     failed: results.filter((r) => !r.ok).map((r) => r.host),
     durationMs: Date.now() - start,
@@ -227,6 +248,36 @@ async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: Provision
     return result
   } catch (error) {
     return fail(error instanceof Error ? error.message : String(error))
+  }
+}
+
+/** The web backend's servers from HAProxy's runtime API (`show stat`, CSV). */
+export function parseShowStat(csv: string, backend = 'web'): BackendServer[] {
+  const out: BackendServer[] = []
+  for (const line of csv.split('\n')) {
+    if (line.startsWith('#') || !line.trim()) continue
+    const f = line.split(',')
+    if (f[0] !== backend || f[1] === 'BACKEND' || f[1] === 'FRONTEND') continue
+    out.push({server: f[1]!, status: f[17] ?? '', check: f[36] ?? ''})
+  }
+  return out
+}
+
+async function waitForBackends(fleet: FleetLike, bastion: string, timeoutMs: number): Promise<{settled: boolean; servers: BackendServer[]}> {
+  const deadline = Date.now() + timeoutMs
+  let servers: BackendServer[] = []
+  try {
+    const conn = await fleet.connect(bastion)
+    for (;;) {
+      const r = await conn.exec("echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock", {timeoutMs: 5000})
+      servers = parseShowStat(r.stdout)
+      const inRotation = servers.filter((s) => !s.status.startsWith('MAINT'))
+      if (servers.length > 0 && inRotation.every((s) => s.status === 'UP')) return {settled: true, servers}
+      if (Date.now() > deadline) return {settled: false, servers}
+      await new Promise((res) => setTimeout(res, 500))
+    }
+  } catch {
+    return {settled: false, servers}
   }
 }
 

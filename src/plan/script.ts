@@ -125,7 +125,7 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       `logger -t infra "rolled back unconfirmed change ${run}"`,
       `echo reverted > ${STATE_DIR}/rollback-${run}.done`,
       'INFRA_ROLLBACK',
-      `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s /bin/sh ${STATE_DIR}/rollback-$RUN.sh > "$STAGE/guard.log" 2>&1 || ` +
+      `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s --timer-property=AccuracySec=100ms /bin/sh ${STATE_DIR}/rollback-$RUN.sh > "$STAGE/guard.log" 2>&1 || ` +
         `{ out "$STAGE/guard.log"; undo; say "@@error	could not arm the automatic rollback (systemd-run)"; exit 6; }`,
       `say "@@armed	${unit}	${opts.guardSeconds}"`,
     )
@@ -162,9 +162,14 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       )
     }
     if (desired?.verify && svc.actions.some((a) => a !== 'stop' && a !== 'disable' && a !== 'enable')) {
+      // A reload that did not take effect (e.g. a listener that moved) gets one restart.
+      const wait = `ok=0; for i in $(seq 1 50); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
       out.push(
-        `ok=0; for i in $(seq 1 50); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done; ` +
-          `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
+        wait,
+        ...(svc.actions.includes('reload')
+          ? [`if [ $ok = 0 ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait}; fi`]
+          : []),
+        `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
       )
     }
   }

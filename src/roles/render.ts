@@ -35,7 +35,7 @@ export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredSta
   const known = host.role === 'bastion' ? ctx.inventory.bastion.name === host.name : ctx.inventory.web.nodes.some((n) => n.name === host.name)
   if (!known) throw new Error(`host ${host.name} (${host.role}) is not in the inventory`)
   const files = [...commonFiles(ctx, host), ...(host.role === 'bastion' ? bastionFiles(ctx, host) : webFiles(ctx, host))]
-  const services = [...commonServices(), ...(host.role === 'bastion' ? bastionServices() : webServices(host))]
+  const services = [...commonServices(), ...(host.role === 'bastion' ? bastionServices() : webServices(ctx, host))]
   const state: HostDesiredState = {host, packages: packagesFor(host.role), files, services}
   if (host.role === 'web') state.absent = webAbsent(ctx)
   return state

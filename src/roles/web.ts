@@ -99,12 +99,16 @@ export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
   return files
 }
 
-export function webServices(host: HostSpec): DesiredService[] {
+export function webServices(ctx: RenderContext, host: HostSpec): DesiredService[] {
+  const port = ctx.inventory.web.port
+  // After a reload, nginx must really listen on the private address: a reload cannot move a
+  // listener from 0.0.0.0 (Debian's default site) to one address, so the apply engine restarts it.
+  const verify = `ss -Hltn 'sport = :${port}' | grep -qF '${host.privateAddress}:${port} '`
   return [
     host.standby
       ? // The scaler starts and stops nginx on standby nodes; the first provision leaves it stopped.
-        {name: 'nginx', enabled: true, running: 'keep', initial: false, check: 'nginx -t -q'}
-      : {name: 'nginx', enabled: true, running: true, check: 'nginx -t -q'},
+        {name: 'nginx', enabled: true, running: 'keep', initial: false, check: 'nginx -t -q', verify}
+      : {name: 'nginx', enabled: true, running: true, check: 'nginx -t -q', verify},
   ]
 }
 

@@ -39,11 +39,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const config = path.join(LAB_TEST_DIR, 'infra.yaml')
   try {
     const running = await labStatus()
-    if (running.config && running.config !== config && !process.env.INFRA_LAB_TEST_TAKEOVER) {
-      throw new Error(
-        `a lab for ${running.config} is running on this machine; the lab tests need their own. ` +
-          'Stop it with `infra lab down` (or set INFRA_LAB_TEST_TAKEOVER=1 to let the tests replace it).',
-      )
+    if (running.config && running.config !== config) {
+      // The quick start runs `npm run demo` then `npm test`: the tests replace the demo's lab
+      // (a lab is disposable; `npm run demo` brings it back). INFRA_LAB_TEST_KEEP=1 refuses instead.
+      if (process.env.INFRA_LAB_TEST_KEEP) {
+        throw new Error(`a lab for ${running.config} is running on this machine; the lab tests need their own. Stop it with \`infra lab down\`.`)
+      }
+      log(`replacing the running lab of ${running.config} (run \`npm run demo\` again afterwards to get it back)`)
     }
     const t0 = Date.now()
     await labDown({force: true, log})

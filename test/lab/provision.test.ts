@@ -20,9 +20,15 @@ let WEB1: string
 let config: string
 let dir: string
 
+/** `--config` goes before a `--` separator, so it is never taken as part of a remote command. */
+function withConfig(args: string[]): string[] {
+  const i = args.indexOf('--')
+  return i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+}
+
 async function cli(args: string[], opts: {allowFail?: boolean} = {}): Promise<{code: number; stdout: string; stderr: string}> {
   try {
-    const r = await run('node', [BIN, ...args, '--config', config], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    const r = await run('node', [BIN, ...withConfig(args)], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
     return {code: 0, stdout: r.stdout, stderr: r.stderr}
   } catch (error) {
     const e = error as {code?: number; stdout?: string; stderr?: string}

@@ -1,4 +1,7 @@
 import {execFileSync} from 'node:child_process'
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import type {HostSpec} from '../../src/inventory/schema.js'
@@ -44,17 +47,22 @@ describe('facts', () => {
   })
 
   it('runs for real and parses what this machine reports', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-facts-'))
+    const p = path.join(dir, 'a.conf')
+    writeFileSync(p, 'hello\n', {mode: 0o640})
+    chmodSync(p, 0o640)
     const out = execFileSync('bash', ['-s'], {
-      input: factScript({packages: ['bash', 'no-such-package-xyz'], files: [file('/etc/hostname', ''), file('/nonexistent/file', '')], services: []}),
+      input: factScript({packages: ['bash', 'no-such-package-xyz'], files: [file(p, ''), file('/nonexistent/file', '')], services: []}),
     }).toString()
     const facts = parseFacts(out)
     expect(facts.os.id).toBe('debian')
     expect(facts.installed.has('bash')).toBe(true)
     expect(facts.installed.has('no-such-package-xyz')).toBe(false)
-    expect(facts.files.get('/etc/hostname')?.exists).toBe(true)
-    expect(facts.files.get('/etc/hostname')?.content).toBe(execFileSync('cat', ['/etc/hostname']).toString())
+    // what makes re-runs idempotent: hash, mode and owner read back match what was written
+    expect(facts.files.get(p)).toMatchObject({exists: true, content: 'hello\n', sha256: sha256('hello\n'), mode: 0o640, owner: 'root', group: 'root'})
     expect(facts.files.get('/nonexistent/file')?.exists).toBe(false)
     expect(facts.time).toBeGreaterThan(1_600_000_000)
+    rmSync(dir, {recursive: true, force: true})
   })
 
   it('parses addresses, services and present paths', () => {
@@ -201,7 +209,7 @@ describe('applyScript', () => {
     expect(at("put 1 '/etc/haproxy/certs/x.pem'")).toBeLessThan(at('haproxy -c -f "$STAGE/0"'))
     expect(at('haproxy -c -f "$STAGE/0"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
     expect(at('nft -c -f "$STAGE/2"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
-    expect(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s')).toBeLessThan(at("put 2 '/etc/nftables.conf'"))
+    expect(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s --timer-property=AccuracySec=100ms')).toBeLessThan(at("put 2 '/etc/nftables.conf'"))
     expect(at("put 2 '/etc/nftables.conf'")).toBeLessThan(at('systemctl reload-or-restart'))
   })
 
