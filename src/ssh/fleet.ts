@@ -240,7 +240,8 @@ class Connection implements HostConnection {
       if (done) return
       done = true
       if (code === undefined) return reject(this.lost())
-      if (limit && code !== null && TIMEOUT_EXIT_CODES.includes(code) && Date.now() - started >= limit) return reject(timedOut())
+      // The host's `timeout` started a little before this side saw the channel open: allow for that.
+      if (limit && code !== null && TIMEOUT_EXIT_CODES.includes(code) && Date.now() - started >= limit - 150) return reject(timedOut())
       const result: ExecResult = {
         code: code ?? 128 + (signalNumber(signal) ?? 127),
         stdout: Buffer.concat(out).toString('utf8'),

@@ -9,6 +9,8 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse} from 'yaml'
 
+import {BASTION_INTERNET_ADDRESS, INTERNET_SERVER_ADDRESS, labExec, labNetExec} from '../../src/lab/index.js'
+
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const BIN = path.join(ROOT, 'bin/run.js')
@@ -148,6 +150,17 @@ describe('provision on a fresh lab', () => {
       const r = await onHost('web2', `nc -z -w 2 ${WEB1} ${port} && echo open || echo closed`)
       expect(r.stdout.trim(), `port ${port}`).toBe('closed')
     }
+  })
+
+  it('lets web nodes reach the internet only through the bastion (NAT masquerade)', async () => {
+    // The lab's "internet server" has no route back to the private network: an answer proves NAT.
+    expect((await labExec('web1', `ping -c1 -W2 ${INTERNET_SERVER_ADDRESS}`, {allowFail: true})).code).toBe(0)
+    // ...and what the server sees is the bastion's address, never the node's private one.
+    const seen = labNetExec('internet', ['timeout', '5', 'socat', '-u', 'TCP-LISTEN:8088,reuseaddr', 'SYSTEM:echo $SOCAT_PEERADDR >&2'], {allowFail: true})
+    await new Promise((r) => setTimeout(r, 300))
+    await labExec('web1', `echo hi | nc -w 2 ${INTERNET_SERVER_ADDRESS} 8088`, {allowFail: true})
+    const r = await seen
+    expect(r.stderr.trim()).toBe(BASTION_INTERNET_ADDRESS)
   })
 
   it('keeps the standby node in maintenance with its web service stopped', async () => {

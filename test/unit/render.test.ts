@@ -342,8 +342,17 @@ describe('desired state', () => {
     const active = desiredState(context(oneActive), hosts.web1!)
     const standby = desiredState(context(oneActive), hosts.web2!)
     expect(active.packages).toEqual(packagesFor('web'))
-    expect(active.services.find((s) => s.name === 'nginx')).toEqual({name: 'nginx', enabled: true, running: true, check: 'nginx -t -q'})
-    expect(standby.services.find((s) => s.name === 'nginx')).toEqual({name: 'nginx', enabled: true, running: 'keep', initial: false, check: 'nginx -t -q'})
+    // verify: after a reload, nginx must listen on the node's private address (else the engine restarts it)
+    const verify = (addr: string) => `ss -Hltn 'sport = :80' | grep -qF '${addr}:80 '`
+    expect(active.services.find((s) => s.name === 'nginx')).toEqual({name: 'nginx', enabled: true, running: true, check: 'nginx -t -q', verify: verify(hosts.web1!.privateAddress)})
+    expect(standby.services.find((s) => s.name === 'nginx')).toEqual({
+      name: 'nginx',
+      enabled: true,
+      running: 'keep',
+      initial: false,
+      check: 'nginx -t -q',
+      verify: verify(hosts.web2!.privateAddress),
+    })
     expect(active.absent).toEqual(['/etc/nginx/sites-enabled/default'])
     const site = fileAt(active.files, '/etc/nginx/conf.d/infra.conf')
     expect(site.notify).toEqual([{service: 'nginx', action: 'reload'}])
