@@ -1,0 +1,187 @@
+/**
+ * npm run bench: what users feel, measured on the local lab (not part of npm test).
+ * Prints a table (median, min, max of several runs) and writes docs/BENCHMARKS.md.
+ * Traffic goes only to the lab's own addresses, bounded in time.
+ *
+ *   INFRA_BENCH_RUNS=3 (runs per figure)   INFRA_BENCH_SKIP=10nodes,load (comma list)
+ */
+import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {parse} from 'yaml'
+
+const ROOT = path.resolve(import.meta.dirname, '..')
+const BIN = path.join(ROOT, 'bin/run.js')
+const DIR = process.env.INFRA_BENCH_DIR ?? '/tmp/infra-bench'
+const CONFIG = path.join(DIR, 'infra.yaml')
+const RUNS = Number(process.env.INFRA_BENCH_RUNS ?? 3)
+const SKIP = new Set((process.env.INFRA_BENCH_SKIP ?? '').split(',').filter(Boolean))
+const ENV = {...process.env, CI: 'true', NO_COLOR: '1'}
+
+interface Row {
+  what: string
+  unit: string
+  values: number[]
+  target?: string
+  note?: string
+}
+const rows: Row[] = []
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`)
+
+function infra(args: string[], opts: {allowFail?: boolean} = {}): {ms: number; code: number; stdout: string; stderr: string} {
+  const t = process.hrtime.bigint()
+  const r = spawnSync('node', [BIN, ...args], {env: ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
+  const ms = Number(process.hrtime.bigint() - t) / 1e6
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`infra ${args.join(' ')} exited ${r.status}\n${r.stderr}`)
+  return {ms, code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr}
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+const fmt = (n: number, unit: string) => (unit === 's' ? (n / 1000).toFixed(2) : unit === 'ms' ? n.toFixed(0) : n.toFixed(unit === 'ratio' ? 2 : 0))
+
+function ensureTools(): void {
+  const missing = ['wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
+  if (missing.length > 0) {
+    log(`installing ${missing.join(' ')} from Debian`)
+    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], {stdio: 'inherit', env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
+  }
+}
+
+function labUp(web: number, standby: number): number {
+  infra(['lab', 'down', '--force', '-c', CONFIG], {allowFail: true})
+  rmSync(DIR, {recursive: true, force: true})
+  mkdirSync(DIR, {recursive: true})
+  return infra(['lab', 'up', '--web', String(web), '--standby', String(standby), '-c', CONFIG]).ms
+}
+
+function provisionTimes(label: string, web: number, standby: number): {first: number[]; again: number[]} {
+  const first: number[] = []
+  const again: number[] = []
+  const boots: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    boots.push(labUp(web, standby))
+    const a = infra(['provision', '--yes', '-c', CONFIG])
+    first.push(a.ms)
+    const b = infra(['provision', '--yes', '-c', CONFIG])
+    if (!/0 changes on/.test(b.stderr)) throw new Error(`re-run was not a no-change run:\n${b.stderr}`)
+    again.push(b.ms)
+    log(`${label}: lab up ${(boots.at(-1)! / 1000).toFixed(1)} s, first provision ${(a.ms / 1000).toFixed(2)} s, re-run ${(b.ms / 1000).toFixed(2)} s`)
+  }
+  rows.push({what: `lab up (warm image cache), ${label} — excluded from the next line`, unit: 's', values: boots})
+  rows.push({what: `first provision, ${label}`, unit: 's', values: first, target: '< 10 s'})
+  rows.push({what: `no-change re-run, ${label}`, unit: 's', values: again, target: '< 1.5 s'})
+  return {first, again}
+}
+
+function startup(): void {
+  for (const args of [['--version'], ['--help']]) {
+    infra(args)
+    const v: number[] = []
+    for (let i = 0; i < 9; i++) v.push(infra(args).ms)
+    rows.push({what: `infra ${args[0]}`, unit: 'ms', values: v, target: '< 300 ms'})
+  }
+}
+
+function wrkRun(argv: string[]): {rps: number; p99: number; errors: number; requests: number} {
+  const out = execFileSync(argv[0]!, argv.slice(1), {encoding: 'utf8', timeout: 60_000})
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)
+  const p99m = /99%\s+([\d.]+)(us|ms|s)/.exec(out)
+  const p99 = p99m ? Number(p99m[1]) * {us: 0.001, ms: 1, s: 1000}[p99m[2] as 'us' | 'ms' | 's'] : 0
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const errors = (errs ? errs.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx
+  return {rps, p99, errors, requests}
+}
+
+function proxyOverhead(publicAddress: string, web1: string): void {
+  // Through the bastion (TLS, from this machine) vs straight to a web node from inside the private network (the bastion's namespace).
+  const through = wrkRun(['wrk', '-t2', '-c16', '-d8s', '--latency', '-H', 'Host: example.test', `https://${publicAddress}/`])
+  const direct = wrkRun(['ip', 'netns', 'exec', 'infl-bastion', 'wrk', '-t2', '-c16', '-d8s', '--latency', `http://${web1}/`])
+  rows.push({what: 'requests/s through the bastion (HTTPS, 16 connections, 8 s)', unit: 'n', values: [through.rps]})
+  rows.push({what: 'requests/s direct to a web node (HTTP, private network)', unit: 'n', values: [direct.rps]})
+  rows.push({what: 'p99 latency through the bastion', unit: 'ms', values: [through.p99]})
+  rows.push({what: 'p99 latency direct', unit: 'ms', values: [direct.p99]})
+  rows.push({what: 'throughput ratio bastion / direct', unit: 'ratio', values: [through.rps / direct.rps]})
+}
+
+function failover(publicAddress: string): void {
+  // 10 s of load; at 3 s nginx is killed on web1 (web2 stays): count failed requests.
+  const load = spawnSync(
+    'bash',
+    [
+      '-c',
+      `wrk -t2 -c8 -d10s -H 'Host: example.test' https://${publicAddress}/ > ${DIR}/wrk.out 2>&1 & sleep 3; ` +
+        `node ${BIN} exec web1 -c ${CONFIG} -- 'systemctl kill -s KILL nginx' >/dev/null; ` +
+        `t0=$(date +%s%N); while ! node ${BIN} exec bastion -c ${CONFIG} -- "echo 'show stat' | socat stdio /run/haproxy/admin.sock" | grep -q '^web,web1,.*DOWN'; do sleep 0.2; done; ` +
+        `echo $(( ($(date +%s%N) - t0) / 1000000 )) > ${DIR}/down.ms; wait`,
+    ],
+    {encoding: 'utf8', timeout: 120_000},
+  )
+  if (load.status !== 0) throw new Error(load.stderr)
+  const out = readFileSync(`${DIR}/wrk.out`, 'utf8')
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const failed = (errs ? errs.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx
+  rows.push({what: `failed requests while web1's nginx is killed under load (${requests} requests in 10 s)`, unit: 'n', values: [failed], target: '0'})
+  rows.push({what: 'time until HAProxy marks the killed node DOWN (from the kill, polled via SSH)', unit: 'ms', values: [Number(readFileSync(`${DIR}/down.ms`, 'utf8'))]})
+  infra(['exec', 'web1', '-c', CONFIG, '--', 'systemctl start nginx'])
+}
+
+function writeReport(): string {
+  const lines = [
+    '| what | median | min | max | runs | target |',
+    '|---|---:|---:|---:|---:|---|',
+    ...rows.map((r) => {
+      const unit = r.unit === 'n' || r.unit === 'ratio' ? '' : ` ${r.unit}`
+      return `| ${r.what} | ${fmt(median(r.values), r.unit)}${unit} | ${fmt(Math.min(...r.values), r.unit)}${unit} | ${fmt(Math.max(...r.values), r.unit)}${unit} | ${r.values.length} | ${r.target ?? ''} |`
+    }),
+  ]
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (the lab)')
+  ensureTools()
+  execFileSync('npm', ['run', 'build', '--silent'], {cwd: ROOT, stdio: 'inherit'})
+  startup()
+  let three: {first: number[]; again: number[]} | undefined
+  if (!SKIP.has('3nodes')) three = provisionTimes('1 bastion + 3 web nodes', 2, 1)
+  if (!SKIP.has('load') && three) {
+    const inv = parse(readFileSync(CONFIG, 'utf8'))
+    proxyOverhead(inv.bastion.publicAddress, inv.web.nodes[0].address)
+    failover(inv.bastion.publicAddress)
+  }
+  if (!SKIP.has('doctor') && three && spawnSync('node', [BIN, 'doctor', '--help'], {env: ENV}).status === 0) {
+    const v: number[] = []
+    for (let i = 0; i < 5; i++) v.push(infra(['doctor', '-c', CONFIG], {allowFail: true}).ms)
+    rows.push({what: 'infra doctor, 1 bastion + 3 web nodes', unit: 's', values: v, target: '< 3 s'})
+  }
+  if (!SKIP.has('10nodes') && three) {
+    const ten = provisionTimes('1 bastion + 10 web nodes', 2, 8)
+    rows.push({what: 'first provision, 10 nodes / 3 nodes', unit: 'ratio', values: [median(ten.first) / median(three.first)], target: '≤ 1.5'})
+    rows.push({what: 'no-change re-run, 10 nodes / 3 nodes', unit: 'ratio', values: [median(ten.again) / median(three.again)], target: '≤ 1.5'})
+  }
+  infra(['lab', 'down', '--force', '-c', CONFIG], {allowFail: true})
+  const table = writeReport()
+  process.stdout.write(table + '\n')
+  const header = `# Benchmarks\n\nMeasured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, on the local lab (systemd-nspawn hosts on this machine).\n\n`
+  const file = path.join(ROOT, 'docs/BENCHMARKS.md')
+  let notes = ''
+  try {
+    const old = readFileSync(file, 'utf8')
+    const i = old.indexOf('## Notes')
+    if (i >= 0) notes = '\n' + old.slice(i)
+  } catch {
+    // first run
+  }
+  writeFileSync(file, header + table + '\n' + notes)
+  log(`wrote ${file}`)
+}
+
+await main()
