@@ -163,11 +163,14 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
     }
     if (desired?.verify && svc.actions.some((a) => a !== 'stop' && a !== 'disable' && a !== 'enable')) {
       // A reload that did not take effect (e.g. a listener that moved) gets one restart.
-      const wait = `ok=0; for i in $(seq 1 50); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
+      // (a reload is quick to show: give it 1.5 s before restarting; a start or restart gets 5 s)
+      const wait = (tenths: number) =>
+        `ok=0; for i in $(seq 1 ${tenths}); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
+      const reloading = svc.actions.includes('reload')
       out.push(
-        wait,
-        ...(svc.actions.includes('reload')
-          ? [`if [ $ok = 0 ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait}; fi`]
+        wait(reloading ? 15 : 50),
+        ...(reloading
+          ? [`if [ $ok = 0 ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait(50)}; fi`]
           : []),
         `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
       )
