@@ -171,6 +171,19 @@ export function crossCheck(raw: unknown): CrossIssue[] {
     }
   }
 
+  // Edge: JWT key material goes with the algorithm (src/edge, docs/EDGE.md).
+  const auth = rec(inv.auth)
+  const alg = str(auth?.alg)
+  if (auth && alg) {
+    if (alg.startsWith('HS')) {
+      if (auth.secretEnv === undefined) add(['auth', 'secretEnv'], `is missing (auth.alg ${alg} needs secretEnv: the environment variable holding the HMAC secret)`)
+      if (auth.key !== undefined) add(['auth', 'key'], `is only used with RS* and ES* algorithms; ${alg} takes its secret from auth.secretEnv`)
+    } else {
+      if (auth.key === undefined) add(['auth', 'key'], `is missing (auth.alg ${alg} needs key: the path of the PEM public key, relative to the inventory)`)
+      if (auth.secretEnv !== undefined) add(['auth', 'secretEnv'], `is only used with HS* algorithms; ${alg} verifies with auth.key`)
+    }
+  }
+
   return issues
 }
 

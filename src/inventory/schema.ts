@@ -150,6 +150,12 @@ export const scalingSchema = mappingOf({
   max: wholeNumber(1, 1000)
     .optional()
     .describe('Most active web nodes. Default: 3, but at least min and at most the number of web nodes.'),
+  margin: z
+    .number({error: expected('a number of percentage points from 0 to 99')})
+    .min(0)
+    .max(99)
+    .default(20)
+    .describe('Scale-in only when the load spread over one node fewer stays below cpuPercent minus this many points.'),
 })
   .prefault({})
   .describe('Scale-up: start standby nodes when the active ones stay busy.')
@@ -189,9 +195,120 @@ export const alertsSchema = mappingOf({
     .url({protocol: /^https?$/, error: expected('an http:// or https:// URL')})
     .optional()
     .describe('URL that receives a JSON POST for every alert.'),
+  smtp: mappingOf({
+    url: z
+      .string({error: expected('an smtp:// or smtps:// URL', 'e.g. "smtp://mail.example.com:587"')})
+      .regex(/^smtps?:\/\/[^\s/@]+(:\d{1,5})?\/?$/, {error: expected('an smtp:// or smtps:// URL', 'e.g. "smtp://mail.example.com:587"')})
+      .describe('SMTP server the bastion sends alert e-mails through (curl).'),
+    from: z.email({error: expected('an e-mail address')}).optional().describe('Sender address. Default: infra@<domain>.'),
+    user: z.string({error: expected('a user name')}).min(1).optional().describe('SMTP user name, when the server needs a login.'),
+    passwordEnv: z
+      .string({error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
+      .optional()
+      .describe('Environment variable holding the SMTP password at provision time (stored on the bastion, mode 600; never logged).'),
+  })
+    .optional()
+    .describe('The SMTP server for alerts.email.'),
 })
   .prefault({})
   .describe('Where alerts go (scaling, healing, a node down). Both are optional.')
+
+const addressOrNetwork = z.union([z.ipv4(), z.cidrv4()], {error: expected('an IPv4 address or network', 'e.g. "198.51.100.7" or "198.51.100.0/24"')})
+
+export const limitsSchema = mappingOf({
+  enabled: z.boolean({error: expected('true or false')}).default(true).describe('Per-address flood limits at the bastion (on by default).'),
+  requests: wholeNumber(1, 1_000_000).default(100).describe('Requests one address may send per window; above it HAProxy answers 429.'),
+  window: duration.default('10s').describe('The window over which requests are counted.'),
+  banAfter: wholeNumber(0, 1_000_000)
+    .default(100)
+    .describe('Requests refused with 429 within one window before the address is banned. 0: never ban.'),
+  banFor: duration.default('10m').describe('How long an automatic ban lasts.'),
+  banAction: z
+    .enum(['deny', 'tarpit'], {error: expected('"deny" or "tarpit"')})
+    .default('deny')
+    .describe('What a banned address gets: "deny" (403 at once) or "tarpit" (403 after holding the request).'),
+  connections: wholeNumber(1, 1_000_000).default(100).describe('Concurrent requests one address may have open; above it HAProxy answers 429.'),
+  allow: z
+    .array(addressOrNetwork, {error: expected('a list of IPv4 addresses or networks')})
+    .default([])
+    .describe('Addresses or networks never limited nor banned (monitoring, office).'),
+})
+  .prefault({})
+  .describe('Flood limits and bans at the bastion (HAProxy stick tables).')
+
+const originError = expected('an origin', 'scheme, host and optional port, e.g. "https://app.example.com" or "https://*.example.com"')
+const headerName = z
+  .string({error: expected('an HTTP header name', 'e.g. "Content-Type"')})
+  .regex(/^[A-Za-z0-9-]+$/, {error: expected('an HTTP header name', 'e.g. "Content-Type"')})
+
+export const corsSchema = mappingOf({
+  origins: z
+    .array(
+      z.string({error: originError}).regex(/^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, {error: originError}),
+      {error: expected('a list of origins')},
+    )
+    .default([])
+    .describe('Origins allowed to call the site from a browser (exact, or "https://*.example.com"). Empty: CORS off. https://<domain> is always allowed.'),
+  methods: z
+    .array(
+      z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], {error: expected('an HTTP method', 'GET, HEAD, POST, PUT, PATCH or DELETE')}),
+      {error: expected('a list of HTTP methods')},
+    )
+    .default(['GET', 'HEAD', 'POST'])
+    .describe('Methods a preflight allows.'),
+  headers: z
+    .array(headerName, {error: expected('a list of HTTP header names')})
+    .default(['Content-Type', 'Authorization'])
+    .describe('Request headers a preflight allows.'),
+  credentials: z.boolean({error: expected('true or false')}).default(false).describe('Allow cookies and Authorization (Access-Control-Allow-Credentials: true).'),
+  maxAge: duration.default('10m').describe('How long a browser may cache a preflight answer.'),
+})
+  .prefault({})
+  .describe('Cross-origin requests (CORS), answered and enforced at the bastion.')
+
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512'] as const
+const httpMethod = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], {
+  error: expected('an HTTP method', 'GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS'),
+})
+const pathPrefixError = expected('a URL path prefix starting with "/"', 'letters, digits and . _ ~ / - only, e.g. "/api/"')
+const claimValue = z
+  .string({error: expected('a text value', 'letters, digits and . _ : / @ - only')})
+  .regex(/^[\w.:\/@-]+$/, {error: expected('a text value', 'letters, digits and . _ : / @ - only')})
+
+export const authRuleSchema = mappingOf({
+  path: z.string({error: pathPrefixError}).regex(/^\/[\w.~\/-]*$/, {error: pathPrefixError}).describe('Path prefix the rule covers.'),
+  methods: z.array(httpMethod, {error: expected('a list of HTTP methods')}).optional().describe('Only these methods (default: all).'),
+  roles: z
+    .array(claimValue, {error: expected('a list of role names')})
+    .default([])
+    .describe('Roles allowed (the role claim must be one of them). Empty: any valid token.'),
+})
+
+export const authSchema = mappingOf({
+  alg: z.enum(JWT_ALGORITHMS, {error: expected('a JWT algorithm', JWT_ALGORITHMS.join(', '))}).describe('The one signature algorithm accepted; any other header alg (e.g. "none") is refused.'),
+  key: z
+    .string({error: expected('a path to a PEM public key file')})
+    .min(1, {error: expected('a path to a PEM public key file')})
+    .optional()
+    .describe('PEM public key (RS*/ES*), relative to the inventory; installed on the bastion.'),
+  secretEnv: z
+    .string({error: expected('an environment variable name', 'e.g. "JWT_SECRET"')})
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "JWT_SECRET"')})
+    .optional()
+    .describe('Environment variable holding the HMAC secret (HS*), read by provision; installed on the bastion as a secret file.'),
+  issuer: claimValue.optional().describe('Required "iss" claim.'),
+  audience: claimValue.optional().describe('Required "aud" claim (a single string).'),
+  roleClaim: z
+    .string({error: expected('a claim name')})
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('a claim name', 'letters, digits and _')})
+    .default('role')
+    .describe('Claim holding the role (a single string).'),
+  rules: z
+    .array(authRuleSchema, {error: expected('a list of rules', 'each with path and optional methods and roles')})
+    .min(1, {error: 'needs at least one rule'})
+    .describe('Protected paths, first match wins.'),
+}).describe('JWT authentication and roles at the bastion, for some path prefixes. Absent: off.')
 
 /** The inventory object before cross-field checks (what the JSON Schema describes). */
 export const inventoryObject = mappingOf({
@@ -207,6 +324,9 @@ export const inventoryObject = mappingOf({
   healing: healingSchema,
   tls: tlsSchema,
   alerts: alertsSchema,
+  limits: limitsSchema,
+  cors: corsSchema,
+  auth: authSchema.optional(),
 }).describe('infra inventory: one file describes the fleet. Reference: docs/INVENTORY.md')
 
 type ObjectOutput = z.output<typeof inventoryObject>

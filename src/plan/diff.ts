@@ -42,11 +42,12 @@ export function planHost(desired: HostDesiredState & {absent?: string[]}, facts:
   const packages = desired.packages.filter((p) => !facts.installed.has(p))
 
   const files: FileChange[] = []
+  // An ifAbsent file's content is runtime data once it exists: only its mode and owner are compared.
   for (const file of desired.files) {
     const before = facts.files.get(file.path)
     if (!before || !before.exists) {
       files.push({kind: 'create', file, before})
-    } else if (before.sha256 !== sha256(file.content)) {
+    } else if (!file.ifAbsent && before.sha256 !== sha256(file.content)) {
       files.push({kind: 'update', file, before})
     } else if (before.mode !== file.mode || before.owner !== file.owner || before.group !== file.group) {
       files.push({kind: 'mode', file, before})

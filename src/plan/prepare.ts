@@ -30,15 +30,28 @@ export async function readErrorPageOverrides(loaded: LoadedInventory): Promise<R
 }
 
 export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHost[]> {
-  const [{ensureTls, haproxyPem}, {desiredState}] = await Promise.all([import('../tls/ensure.js'), import('../roles/render.js')])
+  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey}] = await Promise.all([
+    import('../tls/ensure.js'),
+    import('../roles/render.js'),
+    import('../roles/agents.js'),
+  ])
   const tls = await ensureTls(loaded)
   const errorPageOverrides = await readErrorPageOverrides(loaded)
   const templateOverridesDir = path.join(loaded.dir, 'templates')
   const tlsPem = haproxyPem(tls)
+  // JWT key or HMAC secret for inventory `auth` (src/edge/jwt.ts); {} when auth is off.
+  const authMaterial = await (await import('../edge/jwt.js')).readAuthMaterial(loaded)
+  const passwordEnv = loaded.inventory.alerts.smtp?.passwordEnv
+  const smtpPassword = passwordEnv ? process.env[passwordEnv] : undefined
+  const ctx = {inventory: loaded.inventory, tlsPem, errorPageOverrides, templateOverridesDir, authMaterial, ...(smtpPassword ? {smtpPassword} : {})}
   try {
     return hostsOf(loaded.inventory).map((spec) => ({
       spec,
-      desired: desiredState({inventory: loaded.inventory, tlsPem, errorPageOverrides, templateOverridesDir}, spec),
+      desired: desiredState(ctx, spec),
+      // The agents' key is created on the bastion; web nodes authorize its public key (src/roles/agents.ts).
+      ...(spec.role === 'bastion'
+        ? {bastionFact: agentKeyCommand}
+        : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))
   } catch (error) {
     throw new ConfigError(`rendering the configuration failed: ${(error as Error).message}`, {

@@ -80,6 +80,30 @@ export interface ProvisionResult {
 export interface PreparedHost {
   spec: HostSpec
   desired: HostDesiredState & {absent?: string[]}
+  /**
+   * Bastion fact hook (agents, issue 4): on the bastion, a command whose output the web nodes'
+   * desired state depends on (the agents' public key, created on the bastion and never copied off
+   * it). provisionFleet runs it after the bastion is applied (first, in a dry run) and before the
+   * web nodes are planned. `dryRun` asks for a read-only command.
+   */
+  bastionFact?: (dryRun: boolean) => string
+  /** Web nodes: the desired state given the bastion fact's output (replaces `desired`). */
+  withBastionFact?: (output: string) => HostDesiredState
+}
+
+/** Runs the bastion fact hook (see PreparedHost.bastionFact) and re-renders the web nodes that depend on it. */
+async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
+  const bastion = all.find((h) => h.spec.role === 'bastion' && h.bastionFact)
+  if (!bastion || !webs.some((h) => h.withBastionFact)) return webs
+  try {
+    const conn = await fleet.connect(bastion.spec.name)
+    const r = await conn.exec(bastion.bastionFact!(dryRun), {timeoutMs: 30_000})
+    if (r.code !== 0) return webs
+    return webs.map((h) => (h.withBastionFact ? {...h, desired: h.withBastionFact(r.stdout)} : h))
+  } catch {
+    // The bastion is unreachable: the web nodes fail on their own connection through it.
+    return webs
+  }
 }
 
 /** Human lines for a plan (used in both dry run and apply summaries). */
@@ -148,15 +172,17 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
   const progress = opts.onProgress ?? (() => {})
   const selected = opts.only?.length ? hosts.filter((h) => opts.only!.includes(h.spec.name)) : hosts
   const bastion = selected.find((h) => h.spec.role === 'bastion')
-  const webs = selected.filter((h) => h.spec.role === 'web')
+  let webs = selected.filter((h) => h.spec.role === 'web')
   for (const h of selected) progress(h.spec.name, 'waiting')
 
   const results: HostResult[] = []
   // A dry run changes nothing, so every host can be read at once.
   if (opts.dryRun) {
-    results.push(...(await mapLimit(selected, opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
+    webs = await applyBastionFact(fleet, hosts, webs, true)
+    results.push(...(await mapLimit([...(bastion ? [bastion] : []), ...webs], opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   } else {
     if (bastion) results.push(await runHost(fleet, bastion, opts))
+    if (!bastion || results[0]?.ok) webs = await applyBastionFact(fleet, hosts, webs, false)
     results.push(...(await mapLimit(webs, opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   }
   const order = new Map(selected.map((h, i) => [h.spec.name, i]))

@@ -29,6 +29,11 @@ export interface DesiredFile {
    * any service in `notify` is reloaded or restarted.
    */
   daemonReload?: boolean
+  /**
+   * Runtime data seeded by provision (e.g. the bastion's ban list): created with `content` when
+   * missing, never overwritten once it exists (its mode and owner are still kept right).
+   */
+  ifAbsent?: boolean
 }
 
 export interface DesiredService {

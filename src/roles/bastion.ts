@@ -16,6 +16,8 @@ import {
   renderTemplate,
   shq,
 } from './common.js'
+import {edgeFiles, edgeServices, edgeTemplateData} from './edge.js'
+import {agentBastionFiles, agentBastionServices} from './agents.js'
 
 /** Mozilla "intermediate" TLS settings, guideline 6.0 (without X25519MLKEM768: fatal with OpenSSL 3.0). */
 export const MOZILLA_INTERMEDIATE = {
@@ -198,6 +200,8 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       },
       servers: inv.web.nodes.map((n) => ({name: n.name, address: n.address, port: inv.web.port, standby: n.standby})),
       statsPort: HAPROXY_STATS_PORT,
+      // Flood limits, bans (src/roles/edge.ts).
+      edge: edgeTemplateData(ctx, healthPath(ctx)),
     },
     ctx.templateOverridesDir,
   )
@@ -301,6 +305,8 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
       notify: [{service: 'haproxy', action: 'reload'}],
     },
     ...errorPages,
+    // The ban list, its script and prune timer: before haproxy.cfg, which names the list (-f).
+    ...edgeFiles(ctx),
     {
       path: p.haproxySaveState,
       content: renderTemplate('haproxy/save-state.sh.hbs', {managed: MANAGED, adminSocket: shq(p.haproxyAdminSocket), stateFile: shq(p.haproxyStateFile)}, t),
@@ -326,6 +332,8 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
       validate: 'haproxy -c -f {}',
       notify: [{service: 'haproxy', action: 'reload'}],
     },
+    // The healthchecker and scaler (src/roles/agents.ts, docs/AGENTS.md).
+    ...agentBastionFiles(ctx),
   ]
 }
 
@@ -334,5 +342,7 @@ export function bastionServices(): DesiredService[] {
     {name: 'haproxy', enabled: true, running: true, verify: HAPROXY_VERIFY},
     // nginx must not hold port 80 on the bastion (it does when a host image ships it).
     {name: 'nginx', enabled: false, running: false},
+    ...edgeServices(),
+    ...agentBastionServices(),
   ]
 }

@@ -77,6 +77,12 @@ export interface RenderContext {
   templateOverridesDir?: string
   /** Paths on the host; tests override them to run the real validators on temp files. */
   paths?: Partial<HostPaths>
+  /** JWT key material for inventory `auth` (src/edge/jwt.ts), already read by the caller. The secret is secret. */
+  authMaterial?: {key?: string; secret?: string}
+  /** The bastion agents' public key (read from the bastion by provision); web nodes authorize it, restricted (src/roles/agents.ts). */
+  agentPublicKey?: string
+  /** SMTP password for alert e-mails (from the environment variable alerts.smtp.passwordEnv). Secret. */
+  smtpPassword?: string
 }
 
 export function pathsOf(ctx: RenderContext): HostPaths {
@@ -230,6 +236,8 @@ export function renderSshd(ctx: RenderContext, host: HostSpec): string {
       role: host.role,
       // The operator reaches web nodes through the bastion (ProxyJump = TCP forwarding on the bastion).
       allowTcpForwarding: host.role === 'bastion',
+      // Web nodes also read the bastion agents' restricted key from a file of their own (src/roles/agents.ts).
+      agentKeysFile: host.role === 'web' ? '/etc/ssh/infra_agent_keys/%u' : false,
       kex: SSHD_ALGORITHMS.kex.join(','),
       ciphers: SSHD_ALGORITHMS.ciphers.join(','),
       macs: SSHD_ALGORITHMS.macs.join(','),

@@ -5,6 +5,7 @@
 import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {healthPath} from './bastion.js'
+import {agentWebFiles} from './agents.js'
 import {MANAGED, NODE_EXPORTER_PORT, type HostPaths, pathsOf, privateNetwork, type RenderContext, renderTemplate, shq, webNodeOf} from './common.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
@@ -96,6 +97,8 @@ export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
   if (ctx.inventory.web.appPort === undefined) {
     files.push({path: `${p.webRoot}/index.html`, content: renderIndexPage(ctx, host), mode: 0o644, owner: 'root', group: 'root'})
   }
+  // The node agent and the bastion agents' restricted key (src/roles/agents.ts).
+  files.push(...agentWebFiles(ctx, host))
   return files
 }
 

@@ -55,7 +55,7 @@ describe('validateInventoryText: a valid inventory', () => {
       {name: 'web1', address: '10.10.0.11', standby: false},
       {name: 'web2', address: '10.10.0.12', standby: true},
     ])
-    expect(inv.scaling).toEqual({cpuPercent: 80, sustainFor: '5m', recheckEvery: '15m', min: 1, max: 2})
+    expect(inv.scaling).toEqual({cpuPercent: 80, sustainFor: '5m', recheckEvery: '15m', min: 1, max: 2, margin: 20})
     expect(inv.healing).toEqual({every: '1m', attempts: 3})
     expect(inv.tls).toEqual({mode: 'self-signed', days: 365})
     expect(inv.alerts).toEqual({})
@@ -124,7 +124,7 @@ const CASES: [title: string, text: string, errors: string[]][] = [
     'infra.yaml:10:3 web.colour: unknown key (valid keys in web: port, appPort, healthCheck, nodes)',
   ]],
   ['key at the wrong level', edit('  port: 22\n', '  port: 22\nnodes: []\n'), [
-    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts',
+    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth',
   ]],
   ['public web node address', edit('10.10.0.12', '203.0.113.7'), [
     'infra.yaml:14:16 web.nodes[1].address: "203.0.113.7" is a public address; web nodes must be on the private network',

@@ -354,10 +354,11 @@ describe('sshd with the rendered drop-in, reached by infra\'s own SSH client (ss
     run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${d}/client`])
     writeFileSync(`${d}/authorized_keys`, readFileSync(`${d}/client.pub`))
     const debian = readFileSync('/etc/ssh/sshd_config', 'utf8').replace('Include /etc/ssh/sshd_config.d/*.conf', `Include ${d}/sshd_config.d/*.conf`)
+    // AuthorizedKeysFile first: the web drop-in sets its own (operator file + the agents' key file), and sshd keeps the first value.
     writeFileSync(
       `${d}/sshd_config`,
-      `${debian}\nHostKey ${d}/host_ed25519\nListenAddress 127.0.0.1\nPort ${port}\nPidFile ${d}/sshd.pid\n` +
-        `AuthorizedKeysFile ${d}/authorized_keys\nStrictModes no\nUsePAM no\n`,
+      `AuthorizedKeysFile ${d}/authorized_keys\n${debian}\nHostKey ${d}/host_ed25519\nListenAddress 127.0.0.1\nPort ${port}\nPidFile ${d}/sshd.pid\n` +
+        `StrictModes no\nUsePAM no\n`,
     )
     const paths = {sshdConfig: `${d}/sshd_config`, sshdDropInDir: `${d}/sshd_config.d`, sshdDropIn: `${d}/sshd_config.d/00-infra.conf`}
     const file = desiredState(context(inv, {paths}), hostsByName(inv).web1!).files.find((f) => f.path === paths.sshdDropIn)!

@@ -1,0 +1,256 @@
+/**
+ * Doctor facts: everything the checks of one host need, gathered in ONE round trip (one `exec` of
+ * a generated script) and parsed into a typed value. The script is a pure function of the host's
+ * role and desired state (tested as a string); the parser is tested on fixed output.
+ *
+ * Output lines are `@@tag<TAB>fields...`; multi-line values (sshd -T, rulesets, show stat) are
+ * sent base64-encoded on one line.
+ */
+import {shq} from '../plan/facts.js'
+import type {HostDesiredState} from '../plan/types.js'
+
+/** Paths of the agents (contract with src/agents). */
+export const AGENT_PATHS = {
+  cron: '/etc/cron.d/infra-agents',
+  healthcheck: '/usr/local/sbin/infra-healthcheck',
+  scaler: '/usr/local/sbin/infra-scaler',
+  healthcheckHeartbeat: '/var/lib/infra/healthcheck.heartbeat',
+  scalerHeartbeat: '/var/lib/infra/scaler.heartbeat',
+  scalerPaused: '/var/lib/infra/scaler.paused',
+} as const
+
+export const NFTABLES_CONFIG = '/etc/nftables.conf'
+export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg'
+export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock'
+
+export interface DoctorScriptInput {
+  role: 'bastion' | 'web'
+  /** The host's desired state (paths of the firewall, TLS PEM, agents). */
+  desired?: Pick<HostDesiredState, 'files'>
+  /** Web nodes: the private address, port and path of the local health check. */
+  health?: {address: string; port: number; path: string}
+}
+
+export interface StatRow {
+  backend: string
+  server: string
+  /** UP, DOWN, MAINT, DRAIN, `UP 1/3`, `no check`, ... as HAProxy prints it. */
+  status: string
+}
+
+export interface DoctorFacts {
+  os: {id: string; versionId: string; prettyName: string}
+  /** Epoch seconds on the host. */
+  time: number
+  addresses: {iface: string; address: string; prefix: number}[]
+  /** `sshd -T` as key → value (keys lowercase, as sshd prints them); empty when sshd -T failed. */
+  sshd: Map<string, string>
+  sshdError?: string
+  services: Map<string, string>
+  /** sha256 of /etc/nftables.conf, undefined when missing. */
+  nftFileSha?: string
+  nftFile?: string
+  /** `nft -s list ruleset` of the live kernel. */
+  nftLive?: string
+  /** The file loaded into a throwaway network namespace and listed the same way; undefined when that failed. */
+  nftFromFile?: string
+  nftFromFileError?: string
+  /** `df -P /`: percent used. */
+  diskUsedPercent?: number
+  memTotalKb?: number
+  memAvailableKb?: number
+  load1?: number
+  cpus?: number
+  /** `APT::Periodic::Unattended-Upgrade` as apt-config reads it. */
+  unattendedPeriodic?: string
+  unattendedInstalled: boolean
+  // Bastion
+  haproxyCheck?: {code: number; output: string}
+  stat?: StatRow[]
+  statError?: string
+  cert?: {notAfter?: string; san: string[]; error?: string}
+  /** path → exists and executable bit, mtime epoch seconds. */
+  paths: Map<string, {exists: boolean; executable: boolean; mtime?: number; content?: string}>
+  // Web
+  healthCode?: number
+}
+
+function b64(cmd: string): string {
+  return `$( { ${cmd} ; } 2>&1 | base64 -w0)`
+}
+
+/** The PEM HAProxy serves, from the desired state (the one secret file ending in .pem). */
+export function pemPathOf(desired?: Pick<HostDesiredState, 'files'>): string | undefined {
+  return desired?.files.find((f) => f.secret && f.path.endsWith('.pem'))?.path
+}
+
+export function doctorScript(input: DoctorScriptInput): string {
+  const nft = input.desired?.files.find((f) => f.path.endsWith('nftables.conf'))?.path ?? NFTABLES_CONFIG
+  const lines = [
+    'export LC_ALL=C',
+    `printf '@@os\\t%s\\t%s\\t%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID")" "$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"`,
+    `printf '@@time\\t%s\\n' "$(date +%s)"`,
+    `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
+    `if o=$(sshd -T 2>&1); then printf '@@sshd\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@sshderr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
+    `s() { printf '@@svc\\t%s\\t%s\\n' "$1" "$(systemctl is-active "$1" 2>/dev/null || true)"; }`,
+    's nftables',
+    `if [ -f ${shq(nft)} ]; then printf '@@nftfile\\t%s\\t%s\\n' "$(sha256sum < ${shq(nft)} | cut -d' ' -f1)" "$(base64 -w0 < ${shq(nft)})"; fi`,
+    `printf '@@nftlive\\t%s\\n' "$(nft -s list ruleset 2>&1 | base64 -w0)"`,
+    // The file as the kernel would load it, listed the same way, in a throwaway network namespace
+    // (gone when the command ends): live == this means the live ruleset is the file's.
+    `if o=$(unshare --net sh -c ${shq(`nft -f ${shq(nft)} && nft -s list ruleset`)} 2>&1); then printf '@@nftwant\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@nftwanterr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
+    `printf '@@disk\\t%s\\n' "$(df -P / | awk 'NR==2 {sub("%","",$5); print $5}')"`,
+    `awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {print "@@mem\\t" t "\\t" a}' /proc/meminfo`,
+    `printf '@@load\\t%s\\t%s\\n' "$(cut -d' ' -f1 /proc/loadavg)" "$(nproc)"`,
+    `printf '@@unattended\\t%s\\t%s\\n' "$(apt-config shell v APT::Periodic::Unattended-Upgrade 2>/dev/null | sed -n "s/^v='\\(.*\\)'$/\\1/p")" "$(dpkg-query -W -f='\${db:Status-Status}' unattended-upgrades 2>/dev/null)"`,
+    `p() { if [ -e "$1" ]; then printf '@@path\\t%s\\t1\\t%s\\t%s\\t%s\\n' "$1" "$([ -x "$1" ] && echo 1 || echo 0)" "$(stat -c %Y "$1")" "$(head -c 64 "$1" | tr -d '\\n\\t')"; else printf '@@path\\t%s\\t0\\n' "$1"; fi; }`,
+  ]
+  if (input.role === 'bastion') {
+    lines.push(
+      's haproxy',
+      `o=$(haproxy -c -f ${HAPROXY_CONFIG} 2>&1); printf '@@haproxyc\\t%s\\t%s\\n' "$?" "$(printf '%s' "$o" | base64 -w0)"`,
+      `if o=$(echo 'show stat' | timeout 3 socat -t2 stdio unix-connect:${HAPROXY_ADMIN_SOCKET} 2>&1); then printf '@@stat\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@staterr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
+    )
+    const pem = pemPathOf(input.desired)
+    if (pem) {
+      lines.push(
+        `if o=$(openssl x509 -in ${shq(pem)} -noout -enddate -ext subjectAltName 2>&1); then printf '@@cert\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@certerr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
+      )
+    }
+    for (const p of Object.values(AGENT_PATHS)) lines.push(`p ${shq(p)}`)
+  } else {
+    lines.push('s nginx')
+    if (input.health) {
+      const url = `http://${input.health.address}:${input.health.port}${input.health.path}`
+      lines.push(`printf '@@health\\t%s\\n' "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${shq(url)} 2>/dev/null)"`)
+    }
+  }
+  lines.push('true')
+  return lines.join('\n') + '\n'
+}
+
+const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8')
+
+/** `show stat` CSV → rows of real servers (not FRONTEND/BACKEND lines). */
+export function parseShowStat(csv: string): StatRow[] {
+  const lines = csv.split('\n').filter((l) => l.trim() !== '')
+  const header = lines.find((l) => l.startsWith('# '))
+  if (!header) return []
+  const cols = header.slice(2).split(',')
+  const ix = (n: string) => cols.indexOf(n)
+  const rows: StatRow[] = []
+  for (const l of lines) {
+    if (l.startsWith('#')) continue
+    const f = l.split(',')
+    const server = f[ix('svname')] ?? ''
+    if (server === 'FRONTEND' || server === 'BACKEND') continue
+    rows.push({backend: f[ix('pxname')] ?? '', server, status: f[ix('status')] ?? ''})
+  }
+  return rows
+}
+
+/** `openssl x509 -noout -enddate -ext subjectAltName` → notAfter and DNS names. */
+export function parseCert(out: string): {notAfter?: string; san: string[]} {
+  const notAfter = /notAfter=(.+)/.exec(out)?.[1]?.trim()
+  const san = [...out.matchAll(/DNS:([^,\s]+)/g)].map((m) => m[1].toLowerCase())
+  return {notAfter, san}
+}
+
+export function parseSshdT(out: string): Map<string, string> {
+  const m = new Map<string, string>()
+  for (const line of out.split('\n')) {
+    const i = line.indexOf(' ')
+    if (i <= 0) continue
+    const k = line.slice(0, i).toLowerCase()
+    if (!m.has(k)) m.set(k, line.slice(i + 1).trim())
+  }
+  return m
+}
+
+export function parseDoctorFacts(out: string): DoctorFacts {
+  const f: DoctorFacts = {
+    os: {id: '', versionId: '', prettyName: ''},
+    time: 0,
+    addresses: [],
+    sshd: new Map(),
+    services: new Map(),
+    unattendedInstalled: false,
+    paths: new Map(),
+  }
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('@@')) continue
+    const [tag, ...v] = line.split('\t')
+    switch (tag) {
+      case '@@os':
+        f.os = {id: v[0] ?? '', versionId: v[1] ?? '', prettyName: v[2] ?? ''}
+        break
+      case '@@time':
+        f.time = Number(v[0])
+        break
+      case '@@addr': {
+        const [address, prefix] = (v[1] ?? '').split('/')
+        f.addresses.push({iface: v[0] ?? '', address: address ?? '', prefix: Number(prefix)})
+        break
+      }
+      case '@@sshd':
+        f.sshd = parseSshdT(unb64(v[0]))
+        break
+      case '@@sshderr':
+        f.sshdError = unb64(v[0]).trim() || 'sshd -T failed'
+        break
+      case '@@svc':
+        f.services.set(v[0] ?? '', v[1] || 'unknown')
+        break
+      case '@@nftfile':
+        f.nftFileSha = v[0]
+        f.nftFile = unb64(v[1])
+        break
+      case '@@nftlive':
+        f.nftLive = unb64(v[0])
+        break
+      case '@@nftwant':
+        f.nftFromFile = unb64(v[0])
+        break
+      case '@@nftwanterr':
+        f.nftFromFileError = unb64(v[0]).trim() || 'loading the file failed'
+        break
+      case '@@disk':
+        if (v[0]) f.diskUsedPercent = Number(v[0])
+        break
+      case '@@mem':
+        if (v[0]) f.memTotalKb = Number(v[0])
+        if (v[1]) f.memAvailableKb = Number(v[1])
+        break
+      case '@@load':
+        f.load1 = Number(v[0])
+        f.cpus = Number(v[1]) || 1
+        break
+      case '@@unattended':
+        f.unattendedPeriodic = v[0] ?? ''
+        f.unattendedInstalled = v[1] === 'installed'
+        break
+      case '@@path':
+        f.paths.set(v[0] ?? '', v[1] === '1' ? {exists: true, executable: v[2] === '1', mtime: Number(v[3]), content: v[4] ?? ''} : {exists: false, executable: false})
+        break
+      case '@@haproxyc':
+        f.haproxyCheck = {code: Number(v[0]), output: unb64(v[1])}
+        break
+      case '@@stat':
+        f.stat = parseShowStat(unb64(v[0]))
+        break
+      case '@@staterr':
+        f.statError = unb64(v[0]).trim() || 'the runtime API did not answer'
+        break
+      case '@@cert':
+        f.cert = parseCert(unb64(v[0]))
+        break
+      case '@@certerr':
+        f.cert = {san: [], error: unb64(v[0]).trim() || 'cannot read the certificate'}
+        break
+      case '@@health':
+        f.healthCode = Number(v[0]) || 0
+        break
+    }
+  }
+  return f
+}

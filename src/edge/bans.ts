@@ -1,0 +1,144 @@
+/**
+ * Bans at the edge (`infra ban`, `infra unban`, `infra bans`): thin wrappers over the
+ * `infra-bans` script that provision installs on the bastion (src/templates/haproxy/bans.sh.hbs).
+ * The script changes the ban list file and the running HAProxy (runtime API) together, so a ban
+ * acts at once and survives reloads, provision and reboots. Command builders and parsers here are
+ * pure; only `runBans` touches a host.
+ */
+import {isIPv4, isIPv6} from 'node:net'
+
+import type {LoadedInventory} from '../inventory/load.js'
+import {HostError, UsageError} from '../lib/errors.js'
+import {DEFAULT_PATHS} from '../roles/common.js'
+import {edgePaths} from '../roles/edge.js'
+
+export interface Ban {
+  /** An address or a CIDR network, as given. */
+  address: string
+  /** `list`: from infra ban (the ban file); `auto`: an automatic ban after a flood (stick table). */
+  source: 'list' | 'auto'
+  /** When the ban ends (ISO 8601), or null for never. */
+  until: string | null
+  /** When it was made (ISO 8601); unknown for automatic bans. */
+  since: string | null
+  reason: string | null
+}
+
+/** Check and normalise a ban target: an IPv4/IPv6 address or network. */
+export function parseTarget(target: string): string {
+  const t = target.trim()
+  const [addr, prefix, ...rest] = t.split('/')
+  const v4 = isIPv4(addr ?? '')
+  const v6 = !v4 && isIPv6(addr ?? '')
+  const max = v4 ? 32 : 128
+  const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max)
+  if ((!v4 && !v6) || !okPrefix || rest.length > 0) {
+    throw new UsageError(`"${target}" is not an IP address or network`, {hint: 'Use e.g. 198.51.100.7, 198.51.100.0/24 or 2001:db8::/32.'})
+  }
+  return v6 ? t.toLowerCase() : t
+}
+
+/** A reason as the ban file keeps it: one line, printable, at most 200 characters. */
+export function cleanReason(reason: string | undefined): string {
+  const r = (reason ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200)
+  return r === '' ? '-' : r
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+
+function script(): string {
+  return edgePaths(DEFAULT_PATHS).bansScript
+}
+
+export function banCommand(address: string, untilEpochSeconds: number | null, reason: string, bansScript = script()): string {
+  return `${shq(bansScript)} add ${shq(address)} ${untilEpochSeconds ?? 0} ${shq(reason)}`
+}
+
+export function unbanCommand(address: string, bansScript = script()): string {
+  return `${shq(bansScript)} del ${shq(address)}`
+}
+
+export function listCommand(bansScript = script()): string {
+  return `${shq(bansScript)} list && echo @@auto && ${shq(bansScript)} auto`
+}
+
+const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString()
+
+/** Parse `infra-bans list`, `@@auto`, `infra-bans auto` output. `now` for the automatic bans' end. */
+export function parseList(stdout: string, now = Date.now()): Ban[] {
+  const out: Ban[] = []
+  let auto = false
+  for (const line of stdout.split('\n')) {
+    if (line === '@@auto') {
+      auto = true
+      continue
+    }
+    if (line.trim() === '') continue
+    const f = line.split('\t')
+    if (auto) {
+      const left = Number(f[1])
+      out.push({address: f[0]!, source: 'auto', until: Number.isFinite(left) ? new Date(now + left).toISOString() : null, since: null, reason: 'flood'})
+    } else {
+      const until = Number(f[1])
+      const since = Number(f[2])
+      out.push({
+        address: f[0]!,
+        source: 'list',
+        until: until > 0 ? iso(until) : null,
+        since: since > 0 ? iso(since) : null,
+        reason: f[3] && f[3] !== '-' ? f[3] : null,
+      })
+    }
+  }
+  return out
+}
+
+/** Run one `infra-bans` command on the bastion; a failure is a HostError with the script's words. */
+async function runBans(loaded: LoadedInventory, cmd: string): Promise<string> {
+  const {openFleet} = await import('../ssh/fleet.js')
+  const fleet = openFleet(loaded)
+  const name = loaded.inventory.bastion.name
+  try {
+    const conn = await fleet.connect(name)
+    const r = await conn.exec(cmd, {timeoutMs: 20_000})
+    if (r.code === 127 || /infra-bans: (No such file|not found)/.test(r.stderr)) {
+      throw new HostError(name, 'the bastion has no infra-bans script', {hint: 'Run `infra provision` first: it installs the ban list and its script.'})
+    }
+    if (r.code !== 0) throw new HostError(name, `infra-bans failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`)
+    return r.stdout
+  } finally {
+    await fleet.close()
+  }
+}
+
+export interface BanResult {
+  address: string
+  until: string | null
+  reason: string | null
+}
+
+export async function ban(loaded: LoadedInventory, opts: {target: string; forMs?: number; reason?: string; now?: number}): Promise<BanResult> {
+  const address = parseTarget(opts.target)
+  const reason = cleanReason(opts.reason)
+  const until = opts.forMs === undefined ? null : Math.ceil(((opts.now ?? Date.now()) + opts.forMs) / 1000)
+  await runBans(loaded, banCommand(address, until, reason))
+  return {address, until: until === null ? null : iso(until), reason: reason === '-' ? null : reason}
+}
+
+export interface UnbanResult {
+  address: string
+  /** Was it in the ban list? */
+  listed: boolean
+  /** Was it banned automatically (flood)? */
+  auto: boolean
+}
+
+export async function unban(loaded: LoadedInventory, target: string): Promise<UnbanResult> {
+  const address = parseTarget(target)
+  const out = await runBans(loaded, unbanCommand(address))
+  return {address, listed: /listed=yes/.test(out), auto: /auto=yes/.test(out)}
+}
+
+export async function listBans(loaded: LoadedInventory): Promise<Ban[]> {
+  return parseList(await runBans(loaded, listCommand()))
+}

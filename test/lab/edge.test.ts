@@ -1,0 +1,215 @@
+/**
+ * Edge protection on the lab (docs/EDGE.md): flood limits and automatic bans per client address,
+ * and infra ban / unban / bans acting live and surviving provision and an HAProxy reload.
+ * The lab is provisioned with low limits from a copy of its inventory (edge.yaml beside it, so it
+ * shares the key and known_hosts), and put back to the lab's own inventory afterwards.
+ * Two clients on this machine's lab link: 198.51.100.1 and 198.51.100.2 (curl --interface).
+ * Every flood loop is bounded (at most 30 requests) and targets only the bastion's public address.
+ */
+import {execFile, spawnSync} from 'node:child_process'
+import {generateKeyPairSync, type KeyObject, sign} from 'node:crypto'
+import {readFile, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {promisify} from 'node:util'
+
+import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
+import {parse, stringify} from 'yaml'
+
+import {ROOT_CLIENT2_ADDRESS, ROOT_PUBLIC_ADDRESS} from '../../src/lab/index.js'
+
+const execFileP = promisify(execFile)
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const BIN = path.join(ROOT, 'bin/run.js')
+const A = ROOT_PUBLIC_ADDRESS
+const B = ROOT_CLIENT2_ADDRESS
+const LIMITS = {requests: 10, window: '3s', banAfter: 5, banFor: '5s'}
+const ORIGIN = 'https://app.example.test'
+const ISS = 'https://id.example.test'
+const keys = generateKeyPairSync('rsa', {modulusLength: 2048})
+
+let original: string
+let edgeConfig: string
+let PUBLIC: string
+let DOMAIN: string
+
+async function cli(config: string, args: string[], allowFail = false): Promise<{code: number; stdout: string; stderr: string}> {
+  const i = args.indexOf('--')
+  const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+  try {
+    const r = await execFileP('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    return {code: 0, stdout: r.stdout, stderr: r.stderr}
+  } catch (error) {
+    const e = error as {code?: number; stdout?: string; stderr?: string}
+    if (!allowFail) throw new Error(`infra ${args.join(' ')} exited ${e.code}\n${e.stderr}\n${e.stdout}`)
+    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
+  }
+}
+
+/** Status codes of `n` sequential HTTPS requests from one client address (one curl, keep-alive). */
+function codes(from: string, n: number): number[] {
+  const url = `https://${DOMAIN}/`
+  const args = ['-sk', '--max-time', '20', '--interface', from, '--resolve', `${DOMAIN}:443:${PUBLIC}`]
+  for (let i = 0; i < n; i++) args.push('-o', '/dev/null', '-w', '%{http_code}\\n', url)
+  const r = spawnSync('curl', args, {encoding: 'utf8', timeout: 25_000})
+  return r.stdout.trim().split('\n').filter(Boolean).map(Number)
+}
+
+async function waitFor(what: string, fn: () => boolean, ms: number, step = 250): Promise<number> {
+  const t0 = Date.now()
+  while (Date.now() - t0 < ms) {
+    if (fn()) return Date.now() - t0
+    await new Promise((r) => setTimeout(r, step))
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+}
+
+beforeAll(async () => {
+  original = inject('labConfig')
+  const inv = parse(await readFile(original, 'utf8'))
+  PUBLIC = inv.bastion.publicAddress
+  DOMAIN = inv.domain
+  edgeConfig = path.join(path.dirname(original), 'edge.yaml')
+  await writeFile(path.join(path.dirname(original), 'edge-jwt.pem'), keys.publicKey.export({type: 'spki', format: 'pem'}) as string)
+  await writeFile(
+    edgeConfig,
+    stringify({
+      ...inv,
+      limits: LIMITS,
+      cors: {origins: [ORIGIN], methods: ['GET', 'POST']},
+      auth: {alg: 'RS256', key: 'edge-jwt.pem', issuer: ISS, rules: [{path: '/private/', roles: ['admin']}]},
+    }),
+  )
+  await cli(edgeConfig, ['provision', '--yes'])
+}, 180_000)
+
+afterAll(async () => {
+  if (!edgeConfig) return
+  await cli(edgeConfig, ['unban', B], true)
+  await cli(edgeConfig, ['unban', A], true)
+  // Back to the lab's own inventory (default limits) for the next test files.
+  await cli(original, ['provision', '--yes'], true)
+  await rm(edgeConfig, {force: true})
+  await rm(path.join(path.dirname(original), 'edge-jwt.pem'), {force: true})
+}, 180_000)
+
+describe('flood limits on the lab', () => {
+  it('gives one client 429, then bans it, while the second client keeps getting 200; the ban ends by itself', async () => {
+    expect(codes(B, 1)).toEqual([200])
+    // 10 allowed per window, then 429; the 16th (5 refused beyond the limit + 1) triggers the ban.
+    const a = codes(A, 16)
+    expect(a.slice(0, 10)).toEqual(Array(10).fill(200))
+    expect(a.slice(10)).toEqual(Array(6).fill(429))
+    // Banned now: 403 for A, and B is untouched.
+    expect(codes(A, 2)).toEqual([403, 403])
+    expect(codes(B, 3)).toEqual([200, 200, 200])
+
+    const listed = JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout) as {address: string; source: string}[]
+    expect(listed).toContainEqual(expect.objectContaining({address: A, source: 'auto'}))
+
+    // banFor 5s, then the window (3s) drains: A is served again without anyone lifting the ban.
+    const waited = await waitFor('the automatic ban to end', () => codes(A, 1)[0] === 200, 25_000, 1000)
+    expect(waited).toBeGreaterThan(1000)
+  }, 60_000)
+})
+
+describe('infra ban / unban / bans on the lab', () => {
+  it('bans within a second, survives provision and a reload, and unbans within a second', async () => {
+    // Whatever the flood test left (an automatic ban of A) is lifted by infra unban.
+    await cli(edgeConfig, ['unban', A], true)
+    expect(codes(A, 1)).toEqual([200])
+    expect(codes(B, 1)).toEqual([200])
+    const banned = JSON.parse((await cli(edgeConfig, ['ban', B, '--reason', 'lab test', '--json'])).stdout)
+    expect(banned).toEqual({address: B, until: null, reason: 'lab test'})
+    const t = await waitFor('the ban to act', () => codes(B, 1)[0] === 403, 1000, 100)
+    expect(t).toBeLessThan(1000)
+    expect(codes(A, 1)).toEqual([200])
+
+    const list = JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)
+    expect(list).toContainEqual(expect.objectContaining({address: B, source: 'list', until: null, reason: 'lab test'}))
+
+    // provision leaves the ban list alone (runtime data), and a reload re-reads it.
+    const prov = JSON.parse((await cli(edgeConfig, ['provision', '--yes', '--json'])).stdout)
+    expect(prov.failed).toEqual([])
+    expect(codes(B, 1)).toEqual([403])
+    await cli(edgeConfig, ['exec', 'bastion', '--', 'systemctl reload haproxy'])
+    await waitFor('HAProxy after the reload', () => codes(A, 1)[0] === 200, 5000)
+    expect(codes(B, 1)).toEqual([403])
+
+    const un = JSON.parse((await cli(edgeConfig, ['unban', B, '--json'])).stdout)
+    expect(un).toEqual({address: B, listed: true, auto: false})
+    const t2 = await waitFor('the unban to act', () => codes(B, 1)[0] === 200, 1000, 100)
+    expect(t2).toBeLessThan(1000)
+    expect(JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)).toEqual([])
+  }, 90_000)
+
+  it('a ban with --for ends by itself (the prune timer on the bastion)', async () => {
+    await cli(edgeConfig, ['ban', B, '--for', '3s'])
+    expect(codes(B, 1)).toEqual([403])
+    const t = await waitFor('the ban to expire', () => codes(B, 1)[0] === 200, 25_000, 1000)
+    expect(t).toBeGreaterThan(1000)
+    expect(JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)).toEqual([])
+  }, 40_000)
+
+  it('refuses a bad address with exit 2 without touching the bastion', async () => {
+    const r = await cli(edgeConfig, ['ban', 'not-an-address'], true)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/"not-an-address" is not an IP address or network/)
+  })
+})
+
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
+function token(claims: object, key: KeyObject = keys.privateKey, header: object = {alg: 'RS256', typ: 'JWT'}): string {
+  const data = `${b64(header)}.${b64(claims)}`
+  return `${data}.${sign('sha256', Buffer.from(data), key).toString('base64url')}`
+}
+const now = () => Math.floor(Date.now() / 1000)
+
+/** One HTTPS request from client A, paced: status and headers (lowercase names). */
+function request(pathname: string, extra: string[] = []): {status: number; h: Record<string, string>} {
+  // Paced under the lab's low flood limit (10 requests per 3 s).
+  spawnSync('sleep', ['0.4'])
+  const r = spawnSync('curl', ['-sk', '--max-time', '5', '--interface', A, '-o', '/dev/null', '-D', '-', '--resolve', `${DOMAIN}:443:${PUBLIC}`, ...extra, `https://${DOMAIN}${pathname}`], {encoding: 'utf8'})
+  const lines = r.stdout.split(/\r?\n/)
+  const h: Record<string, string> = {}
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':')
+    if (i > 0) h[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim()
+  }
+  return {status: Number(/HTTP\/[\d.]+ (\d+)/.exec(lines[0] ?? '')?.[1] ?? 0), h}
+}
+
+describe('JWT and CORS on the lab bastion', () => {
+  const bearer = (t: string) => ['-H', `Authorization: Bearer ${t}`]
+
+  it('protects /private/ with a token and a role; the health path and the rest stay public', () => {
+    const none = request('/private/x')
+    expect(none.status).toBe(401)
+    expect(none.h['www-authenticate']).toBe(`Bearer realm="${DOMAIN}"`)
+    // Passed through: nginx answers 404 for this path, with its X-Served-By header.
+    const admin = request('/private/x', bearer(token({sub: 'ann', iss: ISS, role: 'admin', exp: now() + 60})))
+    expect(admin.status).toBe(404)
+    expect(admin.h['x-served-by']).toMatch(/^web[12]$/)
+    expect(request('/private/x', bearer(token({sub: 'bob', iss: ISS, role: 'viewer', exp: now() + 60}))).status).toBe(403)
+    expect(request('/private/x', bearer(token({sub: 'ann', iss: ISS, role: 'admin', exp: now() - 5}))).status).toBe(401)
+    expect(request('/private/x', bearer(token({sub: 'ann', iss: 'https://evil.test', role: 'admin', exp: now() + 60}))).status).toBe(401)
+    expect(request('/private/x', bearer(`${b64({alg: 'none'})}.${b64({sub: 'ann', iss: ISS, role: 'admin', exp: now() + 60})}.`)).status).toBe(401)
+    const other = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey
+    expect(request('/private/x', bearer(token({sub: 'ann', iss: ISS, role: 'admin', exp: now() + 60}, other))).status).toBe(401)
+    expect(request('/healthz').status).toBe(200)
+    expect(request('/').status).toBe(200)
+  })
+
+  it('answers preflights from the allowed origin and refuses other origins with 403', () => {
+    const pre = (origin: string) => request('/', ['-X', 'OPTIONS', '-H', `Origin: ${origin}`, '-H', 'Access-Control-Request-Method: POST'])
+    const ok = pre(ORIGIN)
+    expect(ok.status).toBe(204)
+    expect(ok.h['access-control-allow-origin']).toBe(ORIGIN)
+    expect(ok.h['access-control-allow-methods']).toBe('GET, POST, OPTIONS')
+    expect(pre('https://evil.test').status).toBe(403)
+    expect(request('/', ['-H', 'Origin: https://evil.test']).status).toBe(403)
+    const get = request('/', ['-H', `Origin: ${ORIGIN}`])
+    expect(get.status).toBe(200)
+    expect(get.h['access-control-allow-origin']).toBe(ORIGIN)
+    expect(get.h.vary).toMatch(/Origin/)
+  })
+})

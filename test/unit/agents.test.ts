@@ -1,0 +1,203 @@
+/**
+ * The agents (src/roles/agents.ts): the rendered scripts pass `sh -n` and shellcheck, the node
+ * agent refuses anything but its verbs, and the scaler's policy (the real awk file) decides
+ * right on a table of synthetic sample histories.
+ */
+import {spawnSync} from 'node:child_process'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {AGENT_PATHS, agentAuthorizedKey, agentBastionFiles, agentKeyCommand, agentWebFiles, parseAgentPublicKey, renderPolicy} from '../../src/roles/agents.js'
+import {desiredState, renderSshd} from '../../src/roles/render.js'
+import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir} from './render-helpers.js'
+
+const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0mGqG7ynDzCjCk4bDbMJq9xQ2m7u0dD2b3c4e5f6g infra-agents@bastion'
+
+const inv = inventory({
+  domain: 'example.com',
+  bastion: {name: 'edge', publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
+  web: {
+    nodes: [
+      {name: 'web1', address: '10.10.0.11'},
+      {name: 'web2', address: '10.10.0.12'},
+      {name: 'web3', address: '10.10.0.13', standby: true},
+    ],
+  },
+  healing: {every: '10s', attempts: 2},
+  scaling: {cpuPercent: 75, sustainFor: '20s', recheckEvery: '30s'},
+  alerts: {email: 'ops@example.com', webhook: 'http://203.0.113.50:8080/hook', smtp: {url: 'smtp://203.0.113.50:2525', user: 'infra'}},
+})
+const hosts = hostsByName(inv)
+const dir = tempDir('infra-agents-')
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+function sh(script: string, env: Record<string, string> = {}): {code: number; stdout: string; stderr: string} {
+  const r = spawnSync('sh', ['-c', script], {encoding: 'utf8', env: {...process.env, ...env}, timeout: 20_000})
+  return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr}
+}
+
+describe('rendered agent files', () => {
+  const ctx = context(inv, {agentPublicKey: PUB, smtpPassword: 'hunter2'})
+  const bastionFiles = agentBastionFiles(ctx)
+  const webFiles = agentWebFiles(ctx, hosts.web1!)
+  const scripts = [...bastionFiles, ...webFiles].filter((f) => f.validate === 'sh -n {}')
+
+  it('installs the scripts, policy, cron file and SMTP secret on the bastion, and the node agent and key on web nodes', () => {
+    expect(bastionFiles.map((f) => f.path).sort()).toEqual(
+      [AGENT_PATHS.lib, AGENT_PATHS.policy, AGENT_PATHS.healthcheck, AGENT_PATHS.scaler, AGENT_PATHS.cron, AGENT_PATHS.smtpSecret].sort(),
+    )
+    expect(fileAt(bastionFiles, AGENT_PATHS.smtpSecret)).toMatchObject({secret: true, mode: 0o600})
+    expect(webFiles.map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent, `${AGENT_PATHS.agentKeysDir}/root`])
+    // Without the bastion's key (a dry run before the first provision) the key file is left alone.
+    expect(agentWebFiles(context(inv), hosts.web1!).map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent])
+    // Part of the roles' desired state.
+    expect(desiredState(ctx, hosts.edge!).files.map((f) => f.path)).toContain(AGENT_PATHS.cron)
+    expect(desiredState(ctx, hosts.edge!).services.map((s) => s.name)).toContain('cron')
+    expect(desiredState(ctx, hosts.web2!).files.map((f) => f.path)).toContain(`${AGENT_PATHS.agentKeysDir}/root`)
+  })
+
+  it.each(scripts.map((f) => [f.path, f] as const))('%s passes sh -n (its own validate command)', (_p, f) => {
+    expect(runValidate(f, path.join(dir, 'stage')).code).toBe(0)
+    // And a broken copy does not: the check can fail.
+    expect(runValidate(f, path.join(dir, 'stage'), `${f.content}\nif then\n`).code).not.toBe(0)
+  })
+
+  it('passes shellcheck', () => {
+    requireTool('shellcheck', 'shellcheck')
+    const out = path.join(dir, 'sc')
+    mkdirSync(out, {recursive: true})
+    const names = scripts.map((f) => {
+      const p = path.join(out, path.basename(f.path))
+      writeFileSync(p, f.content)
+      return p
+    })
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-S', 'warning', '-e', 'SC1090,SC1091', ...names], {encoding: 'utf8'})
+    expect(r.stdout + r.stderr).toBe('')
+    expect(r.status).toBe(0)
+  })
+
+  it('renders the inventory into the shared settings, shell-quoted', () => {
+    const lib = fileAt(bastionFiles, AGENT_PATHS.lib).content
+    writeFileSync(path.join(dir, 'lib.sh'), lib)
+    const r2 = sh(`. ${JSON.stringify(path.join(dir, 'lib.sh'))}; printf '%s|' "$HEAL_EVERY" "$HEAL_ATTEMPTS" "$CPU_PERCENT" "$SUSTAIN" "$RECHECK" "$SCALE_MIN" "$SCALE_MAX" "$MARGIN" "$ALERT_WEBHOOK" "$SMTP_URL"; node_field web3 2; node_field web3 3`)
+    expect(r2.stdout).toBe('10|2|75|20|30|1|3|20|http://203.0.113.50:8080/hook|smtp://203.0.113.50:2525|10.10.0.13\n1\n')
+    // The SMTP password is never in the scripts, only in the secret file.
+    for (const f of bastionFiles.filter((x) => !x.secret)) expect(f.content).not.toContain('hunter2')
+  })
+
+  it('runs both agents from one cron file every minute', () => {
+    const cron = fileAt(bastionFiles, AGENT_PATHS.cron).content
+    expect(cron).toMatch(/^\* \* \* \* \* root \/usr\/local\/sbin\/infra-healthcheck run /m)
+    expect(cron).toMatch(/^\* \* \* \* \* root \/usr\/local\/sbin\/infra-scaler run /m)
+  })
+})
+
+describe('the restricted key', () => {
+  it('authorizes only the node agent, only from the bastion', () => {
+    expect(agentAuthorizedKey(context(inv), PUB)).toBe(
+      `command="/usr/local/sbin/infra-node-agent",restrict,from="10.10.0.1" ${PUB.split(' ').slice(0, 2).join(' ')} infra-agents@edge`,
+    )
+  })
+
+  it('reads the public key from the bastion fact, ignoring noise', () => {
+    expect(parseAgentPublicKey(`\n${PUB}\n`)).toBe(PUB)
+    expect(parseAgentPublicKey('cat: /var/lib/infra/agent/id_ed25519.pub: No such file\n')).toBeUndefined()
+    expect(parseAgentPublicKey('')).toBeUndefined()
+  })
+
+  it('is created once on the bastion; the dry run only reads it', () => {
+    expect(agentKeyCommand(false)).toContain(`[ -s ${AGENT_PATHS.key} ] || ssh-keygen -q -t ed25519`)
+    expect(agentKeyCommand(true)).not.toContain('ssh-keygen')
+  })
+
+  it('web nodes read it from a second AuthorizedKeysFile; the operator keeps ~/.ssh/authorized_keys', () => {
+    const ctx = context(inv)
+    expect(renderSshd(ctx, hosts.web1!)).toMatch(/^AuthorizedKeysFile \.ssh\/authorized_keys \/etc\/ssh\/infra_agent_keys\/%u$/m)
+    expect(renderSshd(ctx, hosts.edge!)).not.toMatch(/AuthorizedKeysFile/)
+  })
+
+  describe('the node agent (forced command)', () => {
+    const agent = path.join(dir, 'infra-node-agent')
+    writeFileSync(agent, fileAt(agentWebFiles(context(inv), hosts.web1!), AGENT_PATHS.nodeAgent).content, {mode: 0o755})
+    it.each(['id', 'cat /etc/shadow', 'start; id', 'restart nginx', 'sample && id', '', 'status\nid'])('refuses %j', (cmd) => {
+      const r = sh(agent, {SSH_ORIGINAL_COMMAND: cmd, SSH_CLIENT: '10.10.0.1 5555 22'})
+      expect(r.code).toBe(126)
+      expect(r.stderr).toContain('refused')
+      expect(r.stdout).toBe('')
+    })
+    it('samples CPU and memory as one parseable line', () => {
+      const r = sh(agent, {SSH_ORIGINAL_COMMAND: 'sample'})
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/^cpu=\d{1,3} mem=\d{1,3} ncpu=\d+ source=(cgroup|cgroup2|procstat)\n$/)
+    })
+  })
+})
+
+// --- The scaler's policy: the real awk file, synthetic histories -----------------------------------
+
+interface Case {
+  name: string
+  /** CPU % per sample, oldest first, one every `step` seconds ending at `now`. */
+  samples: number[]
+  active: number
+  spares?: number
+  floor?: number
+  min?: number
+  max?: number
+  /** Seconds since the last scaling change (undefined: none). */
+  lastAgo?: number
+  /** Active count recorded with the samples (default: `active`). */
+  sampledActive?: number
+  expect: 'up' | 'down' | 'hold'
+  reason?: RegExp
+}
+
+const NOW = 100_000
+const policyFile = path.join(dir, 'policy.awk')
+writeFileSync(policyFile, renderPolicy(context(inv)))
+
+/** cpu 80, sustain 300 s, recheck 900 s, margin 20, one sample a minute. */
+function decide(c: Case): string {
+  const step = 60
+  const hist = c.samples.map((cpu, i) => `${NOW - (c.samples.length - 1 - i) * step} ${c.sampledActive ?? c.active} ${cpu}`).join('\n')
+  const file = path.join(dir, `hist-${Math.random().toString(36).slice(2)}`)
+  writeFileSync(file, hist ? `${hist}\n` : '')
+  const vars = {
+    now: NOW, cpu: 80, sustain: 300, recheck: 900, margin: 20, step,
+    min: c.min ?? 1, max: c.max ?? 3, active: c.active, spares: c.spares ?? 1, floor: c.floor ?? 1,
+    last: c.lastAgo === undefined ? 0 : NOW - c.lastAgo,
+  }
+  const argv = [...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]), '-f', policyFile, file]
+  const r = spawnSync('awk', argv, {encoding: 'utf8'})
+  expect(r.stderr).toBe('')
+  return r.stdout.trim()
+}
+
+const CASES: Case[] = [
+  {name: 'exactly 80 % for the whole window scales out', samples: [80, 80, 80, 80, 80, 80], active: 1, expect: 'up', reason: /80% >= 80% for 300s/},
+  {name: '79 % for the whole window holds', samples: [79, 79, 79, 79, 79, 79], active: 1, expect: 'hold'},
+  {name: 'a dip inside the window holds', samples: [95, 95, 60, 95, 95, 95], active: 1, expect: 'hold'},
+  {name: 'a dip before the window does not count', samples: [10, 90, 90, 90, 90, 90, 90], active: 1, expect: 'up'},
+  {name: 'busy for less than the window holds', samples: [90, 90], active: 1, expect: 'hold', reason: /the window is 300s/},
+  {name: 'max reached: never one more', samples: [99, 99, 99, 99, 99, 99], active: 3, max: 3, expect: 'hold', reason: /scaling\.max/},
+  {name: 'a failed node is no spare: nothing to start', samples: [99, 99, 99, 99, 99, 99], active: 2, spares: 0, expect: 'hold', reason: /no standby/},
+  {name: 'min reached: idle stays', samples: [0, 0, 0, 0, 0, 0], active: 1, floor: 1, expect: 'hold'},
+  {name: 'below min: a node is started at once', samples: [], active: 0, min: 1, expect: 'up', reason: /scaling\.min/},
+  {name: 'above max: one node goes', samples: [10], active: 4, max: 3, expect: 'down', reason: /scaling\.max/},
+  {name: 'scale in when the load fits on one node fewer with the margin', samples: [25, 25, 25, 25, 25, 25], active: 2, expect: 'down', reason: /below 60%/},
+  {name: 'no scale-in when one node fewer would be at the margin (30 % on 2 → 60 %)', samples: [30, 30, 30, 30, 30, 30], active: 2, expect: 'hold'},
+  {name: 'no scale-in below the inventory floor', samples: [0, 0, 0, 0, 0, 0], active: 2, floor: 2, expect: 'hold'},
+  {name: 'no decision before recheckEvery after a change', samples: [99, 99, 99, 99, 99, 99], active: 2, lastAgo: 600, expect: 'hold', reason: /recheckEvery/},
+  {name: 'a decision again once recheckEvery has passed', samples: [99, 99, 99, 99, 99, 99], active: 2, lastAgo: 901, expect: 'up'},
+  {name: 'samples taken with another number of active nodes are ignored', samples: [99, 99, 99, 99, 99, 99], active: 2, sampledActive: 1, expect: 'hold', reason: /no samples/},
+]
+
+describe('scaler policy (policy.awk)', () => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', (_n, c) => {
+    const out = decide(c)
+    expect(out.split(' ')[0], out).toBe(c.expect)
+    if (c.reason) expect(out).toMatch(c.reason)
+  })
+})
