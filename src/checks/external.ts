@@ -104,11 +104,10 @@ export async function gatherExternal(inv: Inventory): Promise<ExternalFacts> {
       inv.web.nodes.map(async (n) => {
         const route = await routeOf(n.address)
         const viaBastion = route?.gateway === pub
-        const open: number[] = []
         // Only when this machine routes the address through the bastion does a packet go there.
-        if (viaBastion) {
-          for (const port of [22, inv.web.port, 9100]) if (await tcpOpen(n.address, port, 1000)) open.push(port)
-        }
+        const ports = viaBastion ? [...new Set([22, inv.web.port, 9100])] : []
+        const results = await Promise.all(ports.map((port) => tcpOpen(n.address, port, 1000)))
+        const open = ports.filter((_, i) => results[i])
         const desc = !route ? 'no route' : route.type && route.type !== 'unicast' ? route.type : viaBastion ? `via ${route.gateway} dev ${route.dev}` : 'no route via the bastion'
         return {node: n.name, address: n.address, route: desc, viaBastion, open}
       }),

@@ -336,7 +336,7 @@ export const HOST_CHECKS: HostCheck[] = [
       const since = Number(p.content) || p.mtime || localTime
       const age = Math.max(0, localTime - since)
       const v = `paused for ${ago(age)}`
-      if (age > t.pausedWarnSec) return warn(v, `the scaler has been paused for over ${ago(t.pausedWarnSec)}`, `resume it: \`infra exec bastion -- rm ${AGENT_PATHS.scalerPaused}\``)
+      if (age > t.pausedWarnSec) return warn(v, `the scaler has been paused for over ${ago(t.pausedWarnSec)}`, 'resume it: `infra scale resume` (or remove ' + AGENT_PATHS.scalerPaused + ' on the bastion)')
       return pass(v, `paused for under ${ago(t.pausedWarnSec)}`)
     },
   },

@@ -92,7 +92,7 @@ export interface PreparedHost {
 }
 
 /** Runs the bastion fact hook (see PreparedHost.bastionFact) and re-renders the web nodes that depend on it. */
-async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
+export async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
   const bastion = all.find((h) => h.spec.role === 'bastion' && h.bastionFact)
   if (!bastion || !webs.some((h) => h.withBastionFact)) return webs
   try {

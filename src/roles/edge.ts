@@ -106,10 +106,11 @@ export function authTemplateData(ctx: RenderContext, healthPath: string) {
     audience: auth.audience ?? '',
     roleClaim: auth.roleClaim,
     realm: ctx.inventory.domain.toLowerCase(),
-    healthPath,
+    healthPath: healthPath.toLowerCase(),
     rules: auth.rules.map((r, i) => ({
       index: i,
-      path: r.path,
+      // Matched against the lower-cased path.
+      path: r.path.toLowerCase(),
       methods: r.methods ? [...new Set([...r.methods, ...(r.methods.includes('GET') ? ['HEAD' as const] : [])])].join(' ') : '',
       roles: [...new Set(r.roles)].join(' '),
     })),

@@ -14,6 +14,7 @@ import {AGENT_PATHS, pemPathOf} from '../../src/checks/facts.js'
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
 import {prepareHosts} from '../../src/plan/prepare.js'
+import {withForcedRoute} from './helpers.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -45,7 +46,10 @@ let standby: string[]
 
 async function cli(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
   try {
-    const r = await run('node', [BIN, ...args, '--config', config], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    // --config goes before a `--` separator, so it is never taken as part of a remote command.
+    const i = args.indexOf('--')
+    const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
     return {code: 0, stdout: r.stdout, stderr: r.stderr}
   } catch (error) {
     const e = error as {code?: number; stdout?: string; stderr?: string}
@@ -175,6 +179,15 @@ describe('infra doctor on the lab', () => {
     expect(bad.stderr).toMatch(/--check nope.*\n.*tls-expiry/)
     const badHost = await cli(['doctor', '--host', 'web9'])
     expect(badHost.code).toBe(2)
+  })
+
+  it('private-unreachable: "no route" as is; with a route via the bastion it probes, and the bastion drops the packets', async () => {
+    const plain = await doctor(['--host', 'internet', '--check', 'private-unreachable'])
+    expect(plain.checks).toEqual([expect.objectContaining({id: 'private-unreachable', status: 'pass', value: 'no route'})])
+    const loaded = await loadInventory(config)
+    const web1 = loaded.inventory.web.nodes[0].address
+    const routed = await withForcedRoute(web1, () => doctor(['--host', 'internet', '--check', 'private-unreachable']))
+    expect(routed.checks[0]).toMatchObject({status: 'pass', value: expect.stringContaining('routed via the bastion, ports closed')})
   })
 
   it('HAProxy stopped → haproxy ✖ (its dependants skipped), provision restores', async () => {

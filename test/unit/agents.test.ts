@@ -152,6 +152,11 @@ interface Case {
   sampledActive?: number
   expect: 'up' | 'down' | 'hold'
   reason?: RegExp
+  /** Seconds between samples (default 60, the policy's step). */
+  spacing?: number
+  /** The window (default 300 s) and the policy's sampling step (default 60 s). */
+  sustain?: number
+  step?: number
 }
 
 const NOW = 100_000
@@ -160,12 +165,13 @@ writeFileSync(policyFile, renderPolicy(context(inv)))
 
 /** cpu 80, sustain 300 s, recheck 900 s, margin 20, one sample a minute. */
 function decide(c: Case): string {
-  const step = 60
-  const hist = c.samples.map((cpu, i) => `${NOW - (c.samples.length - 1 - i) * step} ${c.sampledActive ?? c.active} ${cpu}`).join('\n')
+  const step = c.step ?? 60
+  const spacing = c.spacing ?? step
+  const hist = c.samples.map((cpu, i) => `${NOW - (c.samples.length - 1 - i) * spacing} ${c.sampledActive ?? c.active} ${cpu}`).join('\n')
   const file = path.join(dir, `hist-${Math.random().toString(36).slice(2)}`)
   writeFileSync(file, hist ? `${hist}\n` : '')
   const vars = {
-    now: NOW, cpu: 80, sustain: 300, recheck: 900, margin: 20, step,
+    now: NOW, cpu: 80, sustain: c.sustain ?? 300, recheck: 900, margin: 20, step,
     min: c.min ?? 1, max: c.max ?? 3, active: c.active, spares: c.spares ?? 1, floor: c.floor ?? 1,
     last: c.lastAgo === undefined ? 0 : NOW - c.lastAgo,
   }
@@ -191,6 +197,9 @@ const CASES: Case[] = [
   {name: 'no scale-in below the inventory floor', samples: [0, 0, 0, 0, 0, 0], active: 2, floor: 2, expect: 'hold'},
   {name: 'no decision before recheckEvery after a change', samples: [99, 99, 99, 99, 99, 99], active: 2, lastAgo: 600, expect: 'hold', reason: /recheckEvery/},
   {name: 'a decision again once recheckEvery has passed', samples: [99, 99, 99, 99, 99, 99], active: 2, lastAgo: 901, expect: 'up'},
+  {name: 'short window, samples less regular than the step: observed long enough', samples: [90, 90, 90, 90], spacing: 7, sustain: 20, step: 5, active: 1, expect: 'up'},
+  {name: 'short window: observed for 14 s of 20 s holds', samples: [90, 90, 90], spacing: 7, sustain: 20, step: 5, active: 1, expect: 'hold', reason: /over 14s only/},
+  {name: 'samples before the last change do not count', samples: [90, 90, 90, 90, 90, 90], active: 1, lastAgo: 1000, expect: 'up'},
   {name: 'samples taken with another number of active nodes are ignored', samples: [99, 99, 99, 99, 99, 99], active: 2, sampledActive: 1, expect: 'hold', reason: /no samples/},
 ]
 
@@ -199,5 +208,45 @@ describe('scaler policy (policy.awk)', () => {
     const out = decide(c)
     expect(out.split(' ')[0], out).toBe(c.expect)
     if (c.reason) expect(out).toMatch(c.reason)
+  })
+})
+
+describe('provision: the bastion fact hook', () => {
+  it('runs the key command on the bastion and re-renders the web nodes with its public key', async () => {
+    const {applyBastionFact} = await import('../../src/plan/provision.js')
+    const {agentKeyCommand: keyCmd} = await import('../../src/roles/agents.js')
+    const ctx = context(inv)
+    const prepared = Object.values(hosts).map((spec) => ({
+      spec,
+      desired: desiredState(ctx, spec),
+      ...(spec.role === 'bastion'
+        ? {bastionFact: keyCmd}
+        : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
+    }))
+    const ran: string[] = []
+    const fleet = {
+      async connect(name: string) {
+        return {
+          async exec(cmd: string) {
+            ran.push(`${name}: ${cmd}`)
+            return {code: 0, stdout: `${PUB}\n`, stderr: ''}
+          },
+        }
+      },
+      async connectFresh(): Promise<never> {
+        throw new Error('not used')
+      },
+      async close() {},
+    }
+    const webs = prepared.filter((h) => h.spec.role === 'web')
+    const out = await applyBastionFact(fleet, prepared, webs, false)
+    expect(ran).toEqual([`edge: ${agentKeyCommand(false)}`])
+    for (const h of out) expect(h.desired.files.find((f) => f.path === `${AGENT_PATHS.agentKeysDir}/root`)?.content).toContain(PUB.split(' ')[1])
+    // A dry run only reads; a failing read leaves the web nodes as they were.
+    ran.length = 0
+    const failing = {...fleet, connect: async () => ({exec: async (cmd: string) => (ran.push(cmd), {code: 1, stdout: '', stderr: 'x'})})}
+    const same = await applyBastionFact(failing, prepared, webs, true)
+    expect(ran).toEqual([agentKeyCommand(true)])
+    expect(same).toBe(webs)
   })
 })

@@ -144,7 +144,7 @@ describe('host checks find their fault', () => {
     ['agents', 'bastion', (f) => f.paths.set(AGENT_PATHS.scalerHeartbeat, {exists: true, executable: false, content: String(NOW - 600)}), 'warn', /cron/],
     ['agents', 'bastion', (f) => f.paths.set(AGENT_PATHS.scalerHeartbeat, {exists: true, executable: false, content: String(NOW - 3600)}), 'fail', /cron/],
     ['agents', 'bastion', (f) => f.paths.set(AGENT_PATHS.healthcheckHeartbeat, {exists: false, executable: false}), 'fail', /cron/],
-    ['scaler-paused', 'bastion', (f) => f.paths.set(AGENT_PATHS.scalerPaused, {exists: true, executable: false, content: String(NOW - 7200)}), 'warn', /rm \/var\/lib\/infra\/scaler.paused/],
+    ['scaler-paused', 'bastion', (f) => f.paths.set(AGENT_PATHS.scalerPaused, {exists: true, executable: false, content: String(NOW - 7200)}), 'warn', /infra scale resume/],
     ['no-public-address', 'web', (f) => f.addresses.push({iface: 'eth0', address: '198.51.100.77', prefix: 32}), 'fail', /ip addr del 198.51.100.77\/32 dev eth0/],
     ['web-service', 'web', (f) => f.services.set('nginx', 'inactive'), 'fail', /systemctl start nginx/],
     ['web-health', 'web', (f) => (f.healthCode = 502), 'fail', /curl/],

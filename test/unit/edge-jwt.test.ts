@@ -116,6 +116,16 @@ describe('JWT with RS256 and roles', () => {
     // POST on /api/ needs editor or admin; GET does not.
     expect(get('/api/things', viewer, ['-X', 'POST']).status).toBe(403)
     expect(get('/api/things', editor, ['-X', 'POST']).status).toBe(200)
+    // The path is matched as the backend would read it: case, repeated slashes, percent-encoding.
+    for (const p of ['/API/Admin/users', '//api//admin/users', '/api/%61dmin/users', '/api%2Fadmin/users']) {
+      expect(get(p, viewer, ['--path-as-is']).status, p).toBe(403)
+      expect(get(p, undefined, ['--path-as-is']).status, p).toBe(401)
+    }
+    // Dot segments could hide a protected path from the rules: refused.
+    for (const p of ['/public/../api/admin/users', '/api/./admin', '/public/%2e%2e/api/admin', '/x/..']) {
+      expect(get(p, undefined, ['--path-as-is']).status, p).toBe(400)
+    }
+    expect(get('/public/a.b/..c/.d', undefined, ['--path-as-is']).status).toBe(200)
     // An array claim is not a role (json_query reads strings only): refused.
     expect(get('/api/admin/users', rs256(claims({role: ['admin']}), good.privateKey)).status).toBe(403)
   })

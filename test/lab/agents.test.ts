@@ -1,0 +1,404 @@
+/**
+ * The agents on the lab (issue 4): the restricted key, the healthchecker (restart, then fail over
+ * to a standby with alerts), the scaler (scale out under sustained load, scale in with draining),
+ * and `infra scale`. Short intervals come from a copy of the lab inventory (healing every 10 s,
+ * sustain 20 s, recheck 30 s). Alerts go to an SMTP sink and an HTTP sink on the lab's "internet"
+ * server (203.0.113.x, reachable only from inside the lab). The lab is restored at the end:
+ * web1 and web2 active, web3 standby, the original inventory provisioned.
+ */
+import {execFile, spawn} from 'node:child_process'
+import {existsSync, readFileSync} from 'node:fs'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
+import {parse, stringify} from 'yaml'
+
+import {INTERNET_SERVER_ADDRESS, labExec, labHostCgroup, labNetExec} from '../../src/lab/index.js'
+
+const run = promisify(execFile)
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const BIN = path.join(ROOT, 'bin/run.js')
+const HTTP_SINK_PORT = 8088
+const SMTP_SINK_PORT = 2525
+const EVERY_S = 10
+const SUSTAIN_S = 20
+const RECHECK_S = 30
+
+let original: string
+let config: string
+let sinkDir: string
+let domain: string
+let publicAddress: string
+const measured: Record<string, string> = {}
+const cleanups: (() => Promise<unknown>)[] = []
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const log = (m: string) => process.stderr.write(`[agents] ${m}\n`)
+
+async function cli(args: string[], opts: {allowFail?: boolean; cfg?: string} = {}): Promise<{code: number; stdout: string; stderr: string}> {
+  const i = args.indexOf('--')
+  const argv = i === -1 ? [...args, '--config', opts.cfg ?? config] : [...args.slice(0, i), '--config', opts.cfg ?? config, ...args.slice(i)]
+  try {
+    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    return {code: 0, stdout: r.stdout, stderr: r.stderr}
+  } catch (error) {
+    const e = error as {code?: number; stdout?: string; stderr?: string}
+    if (!opts.allowFail) throw new Error(`infra ${args.join(' ')} exited ${e.code}\n${e.stderr}\n${e.stdout}`)
+    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
+  }
+}
+
+async function bastion(cmd: string, allowFail = true) {
+  return labExec('bastion', cmd, {allowFail, timeoutMs: 120_000})
+}
+
+/** HAProxy's view of the web backend: name → status (UP, DOWN, MAINT, DRAIN, ...). */
+async function hapStates(): Promise<Record<string, string>> {
+  const r = await bastion("echo 'show stat web 4 -1' | socat -t 3 stdio UNIX-CONNECT:/run/haproxy/admin.sock")
+  const out: Record<string, string> = {}
+  for (const line of r.stdout.split('\n')) {
+    const f = line.split(',')
+    if (f[0] === 'web' && f[1] && f[1] !== 'BACKEND') out[f[1]] = f[17] ?? ''
+  }
+  return out
+}
+
+/** Nodes in rotation (not MAINT, not DRAIN). */
+async function activeSet(): Promise<string[]> {
+  const s = await hapStates()
+  return Object.keys(s)
+    .filter((n) => !s[n]!.startsWith('MAINT') && !s[n]!.startsWith('DRAIN'))
+    .sort()
+}
+
+async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+/** One request through the bastion (this machine on the lab's public side): status and the serving node. */
+function request(): Promise<{status: number; servedBy?: string}> {
+  return new Promise((resolve) => {
+    const c = spawn('curl', ['-sk', '-o', '/dev/null', '-D', '-', '--max-time', '5', '--resolve', `${domain}:443:${publicAddress}`, `https://${domain}/`])
+    let out = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.on('close', () => {
+      const status = Number(/^HTTP\/[\d.]+ (\d{3})/m.exec(out)?.[1] ?? 0)
+      const servedBy = /^x-served-by: *(\S+)/im.exec(out)?.[1]
+      resolve({status, servedBy})
+    })
+  })
+}
+
+/** A client polling through the bastion (about 4 requests a second, bounded) until stopped. */
+function poller(maxRequests = 2000) {
+  let stop = false
+  const results: {status: number; servedBy?: string}[] = []
+  const done = (async () => {
+    while (!stop && results.length < maxRequests) {
+      results.push(await request())
+      await sleep(250)
+    }
+  })()
+  return {
+    async stop() {
+      stop = true
+      await done
+      return results
+    },
+  }
+}
+
+/** Busy loops on a lab host (counted in its own cgroup), bounded in time; returns a stop function (kills them by PID). */
+async function busy(host: string, loops: number, seconds: number): Promise<() => Promise<void>> {
+  const pidFile = `/run/infra-test-busy-${Date.now()}`
+  const r = await labExec(host, `for i in $(seq ${loops}); do setsid -f sh -c 'echo $$ >> ${pidFile}; exec timeout ${seconds} sh -c "while :; do :; done"' </dev/null >/dev/null 2>&1; done; sleep 0.5; cat ${pidFile}`)
+  const pids = r.stdout.split(/\s+/).filter((p) => /^\d+$/.test(p))
+  expect(pids.length).toBe(loops)
+  return async () => {
+    await labExec(host, `for p in ${pids.join(' ')}; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; rm -f ${pidFile}`, {allowFail: true})
+  }
+}
+
+async function freeze(host: string, frozen: boolean): Promise<void> {
+  const dir = await labHostCgroup(host, 'freezer')
+  if (!dir) throw new Error(`no freezer cgroup for ${host}`)
+  await writeFile(path.join(dir, 'freezer.state'), frozen ? 'FROZEN' : 'THAWED')
+}
+
+async function journal(tag: string, since: number): Promise<string> {
+  return (await bastion(`journalctl -t ${tag} --since @${since} --no-pager -o cat`)).stdout
+}
+
+const SMTP_SINK = `
+import socketserver, sys, os, time
+out = sys.argv[2]
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        w = lambda s: self.wfile.write((s + "\\r\\n").encode())
+        w("220 sink ESMTP")
+        data = None
+        while True:
+            line = self.rfile.readline()
+            if not line: return
+            if data is not None:
+                if line in (b".\\r\\n", b".\\n"):
+                    with open(out, "ab") as f: f.write(b"".join(data) + b"\\n=====\\n")
+                    data = None; w("250 queued")
+                else: data.append(line)
+                continue
+            cmd = line.strip().upper()
+            if cmd.startswith(b"EHLO") or cmd.startswith(b"HELO"): w("250 sink")
+            elif cmd.startswith(b"DATA"): data = []; w("354 go")
+            elif cmd.startswith(b"QUIT"): w("221 bye"); return
+            else: w("250 ok")
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+`
+
+const HTTP_SINK = `
+import http.server, sys
+out = sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f: f.write(body + b"\\n")
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer.allow_reuse_address = True
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+`
+
+async function startSink(name: string, code: string, port: number): Promise<void> {
+  const script = path.join(sinkDir, `sink_${name}.py`) // not http.py: it would shadow the http module
+  await writeFile(script, code)
+  const out = path.join(sinkDir, `${name}.out`)
+  const pidFile = path.join(sinkDir, `${name}.pid`)
+  // Bounded in time; the PID is kept to stop exactly this process afterwards.
+  await labNetExec('internet', ['sh', '-c', `setsid -f sh -c 'echo $$ > ${pidFile}; exec timeout 900 python3 ${script} ${port} ${out}' </dev/null >/dev/null 2>&1`])
+  cleanups.push(async () => {
+    const pid = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : ''
+    if (/^\d+$/.test(pid)) await run('kill', [pid]).catch(() => {})
+  })
+}
+
+beforeAll(async () => {
+  original = inject('labConfig')
+  const inv = parse(await readFile(original, 'utf8'))
+  domain = inv.domain
+  publicAddress = inv.bastion.publicAddress
+  inv.scaling = {...inv.scaling, cpuPercent: 30, sustainFor: `${SUSTAIN_S}s`, recheckEvery: `${RECHECK_S}s`}
+  inv.healing = {every: `${EVERY_S}s`, attempts: 2}
+  inv.alerts = {
+    email: 'ops@example.test',
+    webhook: `http://${INTERNET_SERVER_ADDRESS}:${HTTP_SINK_PORT}/infra`,
+    smtp: {url: `smtp://${INTERNET_SERVER_ADDRESS}:${SMTP_SINK_PORT}`, from: 'infra@example.test'},
+  }
+  // Beside the lab's inventory: same operator key, known_hosts and TLS files.
+  config = path.join(path.dirname(original), 'infra-agents.yaml')
+  await writeFile(config, stringify(inv))
+  sinkDir = await mkdtemp(path.join(tmpdir(), 'infra-agents-sinks-'))
+  await startSink('smtp', SMTP_SINK, SMTP_SINK_PORT)
+  await startSink('http', HTTP_SINK, HTTP_SINK_PORT)
+  await cli(['provision', '--yes'])
+  // Fresh agent state for this run; then wait for cron's first runs.
+  await bastion('rm -f /var/lib/infra/scaler.* /var/lib/infra/nodes.state; rm -rf /var/lib/infra/heal')
+  await until('the first heartbeats of both agents', 75_000, async () => {
+    const r = await bastion('cat /var/lib/infra/healthcheck.heartbeat /var/lib/infra/scaler.heartbeat')
+    return r.code === 0 && r.stdout.trim().split('\n').length === 2
+  })
+}, 180_000)
+
+afterAll(async () => {
+  for (const host of ['web1', 'web2', 'web3']) await freeze(host, false).catch(() => {})
+  for (const c of cleanups.reverse()) await c().catch(() => {})
+  // Back to the lab's own inventory and active set: web1, web2 in rotation, web3 parked and stopped.
+  await cli(['provision', '--yes'], {cfg: original, allowFail: true})
+  await bastion(`
+    . /usr/local/lib/infra/agents.sh
+    exec 9>"$LOCK"; flock -w 120 9
+    for n in web1 web2; do agent "$n" start; wait_healthy "$n" 20; hap_set "$n" ready; done
+    hap_set web3 maint; agent web3 stop
+    rm -f /var/lib/infra/nodes.state /var/lib/infra/scaler.history /var/lib/infra/scaler.last-change /var/lib/infra/scaler.cpu; rm -rf /var/lib/infra/heal`)
+  await rm(config, {force: true})
+  if (sinkDir) await rm(sinkDir, {recursive: true, force: true})
+  log(`measurements: ${JSON.stringify(measured)}`)
+  await writeFile(path.join(tmpdir(), 'infra-agents-measurements.json'), JSON.stringify(measured, null, 2)).catch(() => {})
+}, 240_000)
+
+describe('the restricted key', () => {
+  it('runs only the node agent verbs, from the bastion, and refuses anything else', async () => {
+    const agent = (verb: string) => bastion(`. /usr/local/lib/infra/agents.sh; agent web1 ${JSON.stringify(verb)}`)
+    expect((await agent('status')).stdout.trim()).toBe('active')
+    expect((await agent('sample')).stdout).toMatch(/^cpu=\d+ mem=\d+ ncpu=\d+ source=cgroup\n$/)
+    for (const cmd of ['id', 'cat /etc/shadow']) {
+      const r = await agent(cmd)
+      expect(r.code, cmd).toBe(126)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toContain('refused')
+    }
+    const logged = (await labExec('web1', 'journalctl -t infra-node-agent --no-pager -o cat')).stdout
+    expect(logged).toMatch(/refused "id" from 10\.\d+\.\d+\.\d+/)
+    expect(logged).toMatch(/refused "cat \/etc\/shadow"/)
+  })
+
+  it('keeps the operator key off the bastion and the operator lines on the web nodes', async () => {
+    // The bastion holds only its own agents' key; no private key of the operator.
+    const keys = await bastion('ls /root/.ssh 2>/dev/null; ls /var/lib/infra/agent')
+    expect(keys.stdout.split('\n').filter((l) => /^id_/.test(l))).toEqual(['id_ed25519', 'id_ed25519.pub'])
+    const operatorPub = readFileSync(path.join(path.dirname(original), '.infra-lab/id_ed25519.pub'), 'utf8').split(' ')[1]!
+    expect((await labExec('web2', 'cat /root/.ssh/authorized_keys')).stdout).toContain(operatorPub)
+    expect((await bastion('cat /root/.ssh/id_* 2>/dev/null; true')).stdout).toBe('')
+  })
+})
+
+describe('healthchecker', () => {
+  it('restarts nginx stopped on an active node: serving again within two runs, with the reason in the journal', async () => {
+    const since = Math.floor(Date.now() / 1000)
+    await labExec('web2', 'systemctl stop nginx')
+    const t0 = Date.now()
+    await until('web2 to serve again', 2 * EVERY_S * 1000 + 15_000, async () => {
+      const r = await bastion(`curl -fsS -m 2 -o /dev/null -w '%{http_code}' http://$(. /usr/local/lib/infra/agents.sh; node_field web2 2)/healthz`)
+      return r.stdout === '200'
+    }, 500)
+    const ms = Date.now() - t0
+    measured['nginx stopped → serving again'] = `${(ms / 1000).toFixed(1)} s (healing.every ${EVERY_S}s)`
+    log(`nginx on web2 stopped → serving again in ${(ms / 1000).toFixed(1)} s`)
+    expect(ms).toBeLessThanOrEqual(2 * EVERY_S * 1000 + 10_000)
+    const j = await until('the restart in the journal', 15_000, async () => {
+      const t = await journal('infra-healthcheck', since)
+      return /web2 serves again/.test(t) && t
+    })
+    expect(j).toMatch(/restarting the web service of web2, attempt 1\/2: health check failed/)
+    expect(await activeSet()).toEqual(['web1', 'web2'])
+  }, 90_000)
+
+  it('provision does not change the active set', async () => {
+    await bastion("echo 'set server web/web3 state ready' | socat -t 3 stdio UNIX-CONNECT:/run/haproxy/admin.sock; echo 'set server web/web3 state maint' | socat -t 3 stdio UNIX-CONNECT:/run/haproxy/admin.sock")
+    const before = await activeSet()
+    await cli(['provision', '--yes'])
+    expect(await activeSet()).toEqual(before)
+  }, 120_000)
+
+  it('replaces a node whose host stopped entirely with a standby node, and alerts by e-mail and webhook', async () => {
+    const since = Math.floor(Date.now() / 1000)
+    await freeze('web2', true)
+    const t0 = Date.now()
+    try {
+      await until('web3 in rotation in place of web2', 120_000, async () => {
+        const s = await hapStates()
+        return s.web3?.startsWith('UP') && s.web2?.startsWith('MAINT')
+      })
+      measured['host stopped → standby in rotation'] = `${((Date.now() - t0) / 1000).toFixed(1)} s (healing.every ${EVERY_S}s, attempts 2)`
+      const served = new Set<string>()
+      for (let i = 0; i < 10; i++) {
+        const r = await request()
+        expect(r.status).toBe(200)
+        served.add(r.servedBy ?? '?')
+      }
+      expect([...served].sort()).toEqual(['web1', 'web3'])
+      expect((await bastion('cat /var/lib/infra/nodes.state')).stdout).toMatch(/^web2 failed \d+ /m)
+      const mail = await until('the alert e-mail', 30_000, async () => existsSync(path.join(sinkDir, 'smtp.out')) && readFileSync(path.join(sinkDir, 'smtp.out'), 'utf8'))
+      expect(mail).toMatch(/^Subject: \[infra\] web node web2 is down/m)
+      expect(mail).toMatch(/What the agent did: parked web2 \(maintenance\) and put standby web3 in rotation/)
+      expect(mail).toMatch(/What to check: /)
+      const hook = await until('the webhook', 30_000, async () => existsSync(path.join(sinkDir, 'http.out')) && readFileSync(path.join(sinkDir, 'http.out'), 'utf8'))
+      const alert = JSON.parse(hook.trim().split('\n')[0]!)
+      expect(alert).toMatchObject({kind: 'node-failed', node: 'web2', bastion: 'bastion'})
+      expect(alert.did).toContain('web3 in rotation')
+      expect(await journal('infra-healthcheck', since)).toMatch(/web2 marked failed after 2 restart attempts/)
+    } finally {
+      await freeze('web2', false)
+    }
+    // Healthy again: back to standby (stopped, parked), not into rotation.
+    await until('web2 back to standby', 90_000, async () => /^web2 standby /m.test((await bastion('cat /var/lib/infra/nodes.state')).stdout))
+    expect((await hapStates()).web2).toMatch(/^MAINT/)
+    expect((await labExec('web2', 'systemctl is-active nginx', {allowFail: true})).stdout.trim()).not.toBe('active')
+    expect(await activeSet()).toEqual(['web1', 'web3'])
+  }, 300_000)
+})
+
+describe('infra scale', () => {
+  it('shows each node with its state, and refuses beyond min/max (exit 2)', async () => {
+    const s = JSON.parse((await cli(['scale', 'status', '--json'])).stdout)
+    expect(s.status.nodes.map((n: {name: string; state: string}) => `${n.name}:${n.state}`)).toEqual(['web1:active', 'web2:standby', 'web3:active'])
+    const text = (await cli(['scale', 'status'])).stdout
+    expect(text).toMatch(/^web2\s+standby\s+MAINT/m)
+    const over = await cli(['scale', '--to', '4', '--yes'], {allowFail: true})
+    expect(over.code).toBe(2)
+    expect(over.stderr).toMatch(/scaling\.min\.\.scaling\.max \(1\.\.3\)/)
+    const noYes = await cli(['scale', 'up'], {allowFail: true})
+    expect(noYes.code).toBe(2)
+    expect(noYes.stderr).toContain('--yes')
+  }, 60_000)
+
+  it('pause and resume show in the status', async () => {
+    await cli(['scale', 'pause'])
+    expect(JSON.parse((await cli(['scale', 'status', '--json'])).stdout).status.paused).toBeGreaterThan(0)
+    expect((await bastion('cat /var/lib/infra/scaler.paused')).stdout).toMatch(/^\d+\n?$/)
+    await cli(['scale', 'resume'])
+    expect(JSON.parse((await cli(['scale', 'status', '--json'])).stdout).status.paused).toBeNull()
+  }, 60_000)
+})
+
+describe('scaler', () => {
+  it('adds one node, then a second under sustained load, never more than max; scales in with draining and no failed request', async () => {
+    // Start from one active node (the manual steps are the scaler's own).
+    await cli(['scale', '--to', '1', '--yes'])
+    expect(await activeSet()).toEqual(['web1'])
+    const stops: (() => Promise<void>)[] = []
+    try {
+      stops.push(await busy('web1', 2, 240))
+      const t0 = Date.now()
+      await until('a second active node', 120_000, async () => (await activeSet()).length === 2, 1000)
+      const tUp1 = Date.now()
+      // The extra node takes traffic.
+      const served = new Set<string>()
+      for (let i = 0; i < 8; i++) served.add((await request()).servedBy ?? '?')
+      measured['sustained load → extra node taking traffic'] =
+        `${((tUp1 - t0) / 1000).toFixed(1)} s (cpuPercent 30, sustainFor ${SUSTAIN_S}s, recheckEvery ${RECHECK_S}s, samples every 5 s)`
+      expect(served.size).toBe(2)
+      const second = (await activeSet()).find((n) => n !== 'web1')!
+      stops.push(await busy(second, 2, 200))
+      await until('a third active node', 150_000, async () => (await activeSet()).length === 3, 1000)
+      measured['second extra node after the first'] = `${((Date.now() - tUp1) / 1000).toFixed(1)} s`
+      // Never a fourth: still busy for longer than recheckEvery + sustainFor, the scaler starts nothing more.
+      const tMax = Math.floor(Date.now() / 1000)
+      await sleep((RECHECK_S + SUSTAIN_S + 5) * 1000)
+      expect((await activeSet()).length).toBe(3)
+      expect(await journal('infra-scaler', tMax)).not.toMatch(/activating/)
+    } finally {
+      for (const s of stops) await s()
+    }
+    // Load ends: after recheckEvery, the extra node drains and stops; a client polling sees no error.
+    const client = poller()
+    const t1 = Date.now()
+    let results: {status: number; servedBy?: string}[] = []
+    try {
+      await until('scale-in to the inventory floor (2 nodes)', 180_000, async () => (await activeSet()).length === 2, 2000)
+      await sleep(5000)
+    } finally {
+      results = await client.stop()
+    }
+    measured['load ended → extra node out of rotation'] = `${((Date.now() - t1) / 1000).toFixed(1)} s`
+    const failed = results.filter((r) => r.status !== 200)
+    log(`scale-in: ${results.length} requests through the bastion, ${failed.length} failed`)
+    expect(results.length).toBeGreaterThan(20)
+    expect(failed).toEqual([])
+    const j = await journal('infra-scaler', Math.floor(t1 / 1000) - 5)
+    expect(j).toMatch(/draining web3 \(average \d+% over 3 node\(s\) would stay below 10%/)
+    expect(j).toMatch(/web3 is out of rotation and stopped/)
+    expect((await labExec('web3', 'systemctl is-active nginx', {allowFail: true})).stdout.trim()).not.toBe('active')
+    expect(await activeSet()).toEqual(['web1', 'web2'])
+    // provision between steps does not change the active set.
+    await cli(['provision', '--yes'])
+    expect(await activeSet()).toEqual(['web1', 'web2'])
+  }, 600_000)
+})
