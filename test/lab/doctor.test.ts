@@ -4,7 +4,7 @@
  * its fix (exit 1), and green again after `infra provision` (or the cleanup named in the case).
  */
 import {execFile, spawnSync} from 'node:child_process'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {promisify} from 'node:util'
@@ -188,6 +188,31 @@ describe('infra doctor on the lab', () => {
     const web1 = loaded.inventory.web.nodes[0].address
     const routed = await withForcedRoute(web1, () => doctor(['--host', 'internet', '--check', 'private-unreachable']))
     expect(routed.checks[0]).toMatchObject({status: 'pass', value: expect.stringContaining('routed via the bastion, ports closed')})
+  })
+
+  it('an unreachable bastion: one ✖ per host, the rest "skipped", no wall of timeouts', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'doctor-down-'))
+    try {
+      await cp(path.dirname(config), dir, {recursive: true})
+      const copy = path.join(dir, path.basename(config))
+      // Nothing listens on port 2 of the bastion: every host is unreachable (web nodes through it).
+      await writeFile(copy, (await readFile(copy, 'utf8')).replace(/^ssh:\n/m, 'ssh:\n  port: 2\n  connectTimeout: 2s\n'))
+      const t0 = Date.now()
+      const r = await run('node', [BIN, 'doctor', '--json', '--config', copy], {env: {...process.env, CI: 'true'}}).then(
+        (x) => ({code: 0, stdout: x.stdout}),
+        (e: {code: number; stdout: string}) => ({code: e.code, stdout: e.stdout}),
+      )
+      const ms = Date.now() - t0
+      expect(r.code).toBe(1)
+      const out = JSON.parse(r.stdout) as {checks: Row[]}
+      expect(failing({checks: out.checks} as Out).sort()).toEqual([`${bastion}/reachable`, 'web1/reachable', 'web2/reachable', 'web3/reachable'].sort())
+      expect(out.checks.find((c) => c.host === 'web1' && c.id === 'reachable')?.value).toBe('bastion-down')
+      expect(out.checks.filter((c) => c.host === 'web1' && c.id !== 'reachable').every((c) => c.status === 'skip' && c.message === 'skipped: bastion unreachable')).toBe(true)
+      expect(out.checks.filter((c) => c.host === 'internet' && c.id !== 'private-unreachable').every((c) => c.status === 'skip')).toBe(true)
+      expect(ms).toBeLessThan(8000)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 
   it('HAProxy stopped → haproxy ✖ (its dependants skipped), provision restores', async () => {
