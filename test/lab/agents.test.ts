@@ -20,7 +20,7 @@ import {INTERNET_SERVER_ADDRESS, labExec, labHostCgroup, labNetExec} from '../..
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const BIN = path.join(ROOT, 'bin/run.js')
-const HTTP_SINK_PORT = 8088
+const HTTP_SINK_PORT = 8091
 const SMTP_SINK_PORT = 2525
 const EVERY_S = 10
 const SUSTAIN_S = 20

@@ -175,6 +175,14 @@ describe('host checks find their fault', () => {
     expect(judge('agents', f)).toMatchObject({status: 'pass'})
   })
 
+  it('a wildcard SAN covers one label only', () => {
+    const withSan = (san: string[]) => broken('bastion', (f) => (f.cert = {...f.cert!, san}))
+    expect(judge('tls-san', withSan(['example.test', '*.example.test'])).status).toBe('pass')
+    expect(judge('tls-san', withSan(['*.example.test'])).value).toBe('*.example.test')
+    expect(judge('tls-san', withSan(['*.example.test'])).message).toContain('example.test')
+    expect(judge('tls-san', withSan(['example.test', '*.test'])).status).toBe('fail')
+  })
+
   it('backends are skipped, not failed, when HAProxy is down (one root cause, one ✖)', () => {
     expect(judge('backends', broken('bastion', (f) => f.services.set('haproxy', 'failed'))).status).toBe('skip')
   })
