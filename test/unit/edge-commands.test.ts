@@ -9,7 +9,7 @@ import Unban from '../../src/commands/unban.js'
 const root = path.resolve(import.meta.dirname, '../..')
 
 async function run(cmd: typeof Ban | typeof Unban, argv: string[]): Promise<{err: string; code: number}> {
-  const r = await captureOutput(() => cmd.run(argv, root))
+  const r = await captureOutput(() => (cmd as typeof Ban).run(argv, root))
   if (r.error) throw r.error
   return {err: r.stderr, code: Number(process.exitCode ?? 0)}
 }
