@@ -36,6 +36,8 @@ export interface StatRow {
   server: string
   /** UP, DOWN, MAINT, DRAIN, `UP 1/3`, `no check`, ... as HAProxy prints it. */
   status: string
+  /** The last health check's result (e.g. L7OK, L4CON, L7STS). */
+  check?: string
 }
 
 export interface DoctorFacts {
@@ -144,7 +146,9 @@ export function parseShowStat(csv: string): StatRow[] {
     const f = l.split(',')
     const server = f[ix('svname')] ?? ''
     if (server === 'FRONTEND' || server === 'BACKEND') continue
-    rows.push({backend: f[ix('pxname')] ?? '', server, status: f[ix('status')] ?? ''})
+    const row: StatRow = {backend: f[ix('pxname')] ?? '', server, status: f[ix('status')] ?? ''}
+    if (ix('check_status') >= 0) row.check = f[ix('check_status')] ?? ''
+    rows.push(row)
   }
   return rows
 }

@@ -7,6 +7,7 @@
 import {randomBytes} from 'node:crypto'
 import {createTwoFilesPatch} from 'diff'
 
+import {parseShowStat} from '../checks/facts.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {LoadedInventory} from '../inventory/load.js'
 import {isPrivateIPv4} from '../lib/net.js'
@@ -277,18 +278,6 @@ async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: Provision
   }
 }
 
-/** The web backend's servers from HAProxy's runtime API (`show stat`, CSV). */
-export function parseShowStat(csv: string, backend = 'web'): BackendServer[] {
-  const out: BackendServer[] = []
-  for (const line of csv.split('\n')) {
-    if (line.startsWith('#') || !line.trim()) continue
-    const f = line.split(',')
-    if (f[0] !== backend || f[1] === 'BACKEND' || f[1] === 'FRONTEND') continue
-    out.push({server: f[1]!, status: f[17] ?? '', check: f[36] ?? ''})
-  }
-  return out
-}
-
 async function waitForBackends(fleet: FleetLike, bastion: string, timeoutMs: number): Promise<{settled: boolean; servers: BackendServer[]}> {
   const deadline = Date.now() + timeoutMs
   let servers: BackendServer[] = []
@@ -297,6 +286,8 @@ async function waitForBackends(fleet: FleetLike, bastion: string, timeoutMs: num
     for (;;) {
       const r = await conn.exec("echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock", {timeoutMs: 5000})
       servers = parseShowStat(r.stdout)
+        .filter((row) => row.backend === 'web')
+        .map((row) => ({server: row.server, status: row.status, check: row.check ?? ''}))
       const inRotation = servers.filter((s) => !s.status.startsWith('MAINT'))
       if (servers.length > 0 && inRotation.every((s) => s.status === 'UP')) return {settled: true, servers}
       if (Date.now() > deadline) return {settled: false, servers}

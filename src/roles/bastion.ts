@@ -10,6 +10,7 @@ import {
   HAPROXY_STATS_PORT,
   type HostPaths,
   MANAGED,
+  nftablesFile,
   pathsOf,
   privateNetwork,
   type RenderContext,
@@ -285,16 +286,7 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
     notify: [{service: 'haproxy', action: 'reload'}],
   }))
   return [
-    {
-      path: p.nftablesConfig,
-      content: renderBastionNftables(ctx, host),
-      mode: 0o755,
-      owner: 'root',
-      group: 'root',
-      validate: 'nft -c -f {}',
-      notify: [{service: 'nftables', action: 'reload'}],
-      guarded: true,
-    },
+    nftablesFile(ctx, renderBastionNftables(ctx, host)),
     {
       path: tlsPemPath(ctx, p),
       content: ctx.tlsPem,

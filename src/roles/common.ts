@@ -326,3 +326,17 @@ export function commonServices(): DesiredService[] {
     {name: 'unattended-upgrades', enabled: true, running: true},
   ]
 }
+
+/** /etc/nftables.conf: validated with `nft -c`, applied by reloading nftables, guarded (auto-rollback unless confirmed). */
+export function nftablesFile(ctx: RenderContext, content: string): DesiredFile {
+  return {
+    path: pathsOf(ctx).nftablesConfig,
+    content,
+    mode: 0o755,
+    owner: 'root',
+    group: 'root',
+    validate: 'nft -c -f {}',
+    notify: [{service: 'nftables', action: 'reload'}],
+    guarded: true,
+  }
+}

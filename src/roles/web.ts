@@ -6,7 +6,7 @@ import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {healthPath} from './bastion.js'
 import {agentWebFiles} from './agents.js'
-import {MANAGED, NODE_EXPORTER_PORT, type HostPaths, pathsOf, privateNetwork, type RenderContext, renderTemplate, shq, webNodeOf} from './common.js'
+import {MANAGED, NODE_EXPORTER_PORT, type HostPaths, nftablesFile, pathsOf, privateNetwork, type RenderContext, renderTemplate, shq, webNodeOf} from './common.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
   const inv = ctx.inventory
@@ -74,16 +74,7 @@ export function nginxValidateCommand(p: HostPaths): string {
 export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
   const p = pathsOf(ctx)
   const files: DesiredFile[] = [
-    {
-      path: p.nftablesConfig,
-      content: renderWebNftables(ctx, host),
-      mode: 0o755,
-      owner: 'root',
-      group: 'root',
-      validate: 'nft -c -f {}',
-      notify: [{service: 'nftables', action: 'reload'}],
-      guarded: true,
-    },
+    nftablesFile(ctx, renderWebNftables(ctx, host)),
     {
       path: p.nginxSite,
       content: renderNginx(ctx, host),

@@ -213,6 +213,8 @@ describe('facts', () => {
       {backend: 'web', server: 'web1', status: 'UP'},
       {backend: 'web', server: 'web2', status: 'MAINT'},
     ])
+    // with the check_status column (HAProxy 2.6 prints it), the last check's result comes along
+    expect(parseShowStat('# pxname,svname,status,check_status\nweb,web1,DOWN,L7STS\n')).toEqual([{backend: 'web', server: 'web1', status: 'DOWN', check: 'L7STS'}])
   })
 
   it('parses openssl x509 end date and DNS names', () => {
