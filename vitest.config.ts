@@ -23,6 +23,9 @@ export default defineConfig({
           include: ['test/lab/**/*.test.ts'],
           // One shared fleet per run: lab files run one after another.
           fileParallelism: false,
+          // Real hosts on a shared 2-core machine: a timing-sensitive lab test gets one more try
+          // (it still fails when it fails twice). Unit tests get none.
+          retry: 1,
           globalSetup: ['test/lab/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 600_000,
