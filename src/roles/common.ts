@@ -12,6 +12,7 @@ import Handlebars from 'handlebars'
 import type {HostSpec, Inventory} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
 import {slash24} from '../lib/net.js'
+import {shellQuote} from '../ssh/command.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 
 /** Where things live on a host. Tests point these at temp paths to run the real validators. */
@@ -247,10 +248,8 @@ export function renderSshd(ctx: RenderContext, host: HostSpec): string {
   )
 }
 
-/** Quote for POSIX sh (single quotes). */
-export function shq(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`
-}
+/** Quote for POSIX sh (single quotes when needed): the SSH layer's quoting, under the name the roles use. */
+export const shq = shellQuote
 
 /**
  * Validate a staged sshd drop-in as part of the whole configuration: build a temporary main

@@ -10,7 +10,9 @@ import net from 'node:net'
 
 import type {Inventory} from '../../src/inventory/schema.js'
 import {desiredState, type HostPaths, type RenderContext} from '../../src/roles/render.js'
-import {context, hostsByName, requireTool, run, tempDir, writeInside} from './render-helpers.js'
+import {context, hostsByName, requireTool, run, tempDir, until, writeInside} from './render-helpers.js'
+
+export {until} from './render-helpers.js'
 
 export const BACKEND = `
 import http from 'node:http'
@@ -43,21 +45,6 @@ export interface Harness {
   /** One request: status, headers (lowercase names), body. */
   request(from: string, url: string, extra?: string[]): {status: number; headers: Record<string, string>; body: string; raw: string}
   stop(): void
-}
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (error) {
-      last = error
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
 
 function killNamespace(name: string): void {

@@ -143,3 +143,19 @@ export function fileAt(files: DesiredFile[], p: string): DesiredFile {
   if (!f) throw new Error(`no desired file ${p}; have: ${files.map((x) => x.path).join(', ')}`)
   return f
 }
+
+/** Poll `fn` every 100 ms until it returns a value (not undefined); fail with `what` after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  while (Date.now() < end) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (error) {
+      last = error
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}

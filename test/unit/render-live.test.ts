@@ -14,7 +14,8 @@ import {Client} from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {desiredState, type HostPaths, type RenderContext, renderErrorPage} from '../../src/roles/render.js'
-import {context, DOMAIN, hostsByName, inventory, requireTool, run, tempDir, writeInside} from './render-helpers.js'
+import {parseShowStat} from '../../src/checks/facts.js'
+import {context, DOMAIN, hostsByName, inventory, requireTool, run, tempDir, until, writeInside} from './render-helpers.js'
 
 const PUBLIC = '198.51.100.10'
 const PRIVATE = '10.77.0.1'
@@ -76,28 +77,7 @@ function cli(command: string): Promise<string> {
 }
 
 async function statuses(): Promise<Record<string, string>> {
-  const csv = await cli('show stat web 4 -1')
-  const out: Record<string, string> = {}
-  for (const line of csv.split('\n').slice(1)) {
-    const f = line.split(',')
-    if (f[1]) out[f[1]] = f[17]!
-  }
-  return out
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms
-  let last: unknown
-  while (Date.now() < end) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (error) {
-      last = error
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+  return Object.fromEntries(parseShowStat(await cli('show stat web 4 -1')).map((r) => [r.server, r.status]))
 }
 
 function curl(args: string[]) {
