@@ -133,21 +133,28 @@ export function doctorScript(input: DoctorScriptInput): string {
 
 const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8')
 
-/** `show stat` CSV → rows of real servers (not FRONTEND/BACKEND lines). */
-export function parseShowStat(csv: string): StatRow[] {
+/** `show stat` CSV → one record per line (frontends, backends and servers), keyed by column name. */
+export function parseStatCsv(csv: string): Record<string, string>[] {
   const lines = csv.split('\n').filter((l) => l.trim() !== '')
   const header = lines.find((l) => l.startsWith('# '))
   if (!header) return []
   const cols = header.slice(2).split(',')
-  const ix = (n: string) => cols.indexOf(n)
+  return lines
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => {
+      const f = l.split(',')
+      return Object.fromEntries(cols.map((c, i) => [c, f[i] ?? '']))
+    })
+}
+
+/** `show stat` CSV → rows of real servers (not FRONTEND/BACKEND lines). */
+export function parseShowStat(csv: string): StatRow[] {
   const rows: StatRow[] = []
-  for (const l of lines) {
-    if (l.startsWith('#')) continue
-    const f = l.split(',')
-    const server = f[ix('svname')] ?? ''
+  for (const r of parseStatCsv(csv)) {
+    const server = r.svname ?? ''
     if (server === 'FRONTEND' || server === 'BACKEND') continue
-    const row: StatRow = {backend: f[ix('pxname')] ?? '', server, status: f[ix('status')] ?? ''}
-    if (ix('check_status') >= 0) row.check = f[ix('check_status')] ?? ''
+    const row: StatRow = {backend: r.pxname ?? '', server, status: r.status ?? ''}
+    if (r.check_status !== undefined) row.check = r.check_status
     rows.push(row)
   }
   return rows

@@ -6,8 +6,9 @@
 import {durationMs} from '../inventory/schema.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-import {healthPath} from './bastion.js'
+import {healthPath, tlsPemPath} from './bastion.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate, shq} from './common.js'
+import {edgePaths} from './edge.js'
 
 /** Files and paths of the agents (the `doctor` reads the heartbeats, the cron file and the pause flag). */
 export const AGENT_PATHS = {
@@ -98,6 +99,9 @@ export function renderAgentsLib(ctx: RenderContext): string {
       smtpUser: shq(a.smtp?.user ?? ''),
       smtpSecret: AGENT_PATHS.smtpSecret,
       bastionName: shq(inv.bastion.name),
+      certFile: shq(tlsPemPath(ctx, pathsOf(ctx))),
+      bansScript: shq(edgePaths(pathsOf(ctx)).bansScript),
+      metricsDir: shq(pathsOf(ctx).nodeExporterTextfileDir),
       sshPort: inv.ssh.port,
       policyFile: AGENT_PATHS.policy,
     },

@@ -19,6 +19,7 @@ import {
 } from './common.js'
 import {edgeFiles, edgeServices, edgeTemplateData} from './edge.js'
 import {agentBastionFiles, agentBastionServices} from './agents.js'
+import {metricsTargets} from './metrics.js'
 
 /** Mozilla "intermediate" TLS settings, guideline 6.0 (without X25519MLKEM768: fatal with OpenSSL 3.0). */
 export const MOZILLA_INTERMEDIATE = {
@@ -201,6 +202,8 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       },
       servers: inv.web.nodes.map((n) => ({name: n.name, address: n.address, port: inv.web.port, standby: n.standby})),
       statsPort: HAPROXY_STATS_PORT,
+      // Each host's node exporter, published at /nodes/<host>/metrics (src/roles/metrics.ts).
+      nodeMetrics: metricsTargets(ctx).map((t) => ({backend: `metrics_${t.name}`, path: t.path, server: t.name, address: t.address})),
       // Flood limits, bans (src/roles/edge.ts).
       edge: edgeTemplateData(ctx, healthPath(ctx)),
     },

@@ -43,6 +43,10 @@ export interface HostPaths {
   aptAutoUpgrades: string
   aptUnattended: string
   sysctl: string
+  /** Options of prometheus-node-exporter (its systemd unit reads ARGS from it). */
+  nodeExporterDefaults: string
+  /** The node exporter's textfile collector folder (the agents write *.prom files there). */
+  nodeExporterTextfileDir: string
 }
 
 export const DEFAULT_PATHS: HostPaths = {
@@ -66,6 +70,8 @@ export const DEFAULT_PATHS: HostPaths = {
   aptAutoUpgrades: '/etc/apt/apt.conf.d/20auto-upgrades',
   aptUnattended: '/etc/apt/apt.conf.d/52infra-unattended',
   sysctl: '/etc/sysctl.d/60-infra.conf',
+  nodeExporterDefaults: '/etc/default/prometheus-node-exporter',
+  nodeExporterTextfileDir: '/var/lib/prometheus/node-exporter',
 }
 
 export interface RenderContext {
@@ -90,7 +96,7 @@ export function pathsOf(ctx: RenderContext): HostPaths {
   return {...DEFAULT_PATHS, ...ctx.paths}
 }
 
-/** The port of the node exporter on every web node (scraped by the bastion over the private network). */
+/** The port of the node exporter on every host (src/roles/metrics.ts). */
 export const NODE_EXPORTER_PORT = 9100
 /** HAProxy's stats page and Prometheus exporter, on the bastion's private address. */
 export const HAPROXY_STATS_PORT = 8404

@@ -3,7 +3,7 @@
  * dpkg-query reports as installed) and the lab image is built with all of them, because a lab
  * host has no route to Debian's mirror.
  */
-export const COMMON_PACKAGES = ['openssh-server', 'nftables', 'unattended-upgrades', 'cron', 'curl', 'ca-certificates', 'procps', 'iproute2'] as const
+export const COMMON_PACKAGES = ['openssh-server', 'nftables', 'unattended-upgrades', 'cron', 'curl', 'ca-certificates', 'procps', 'iproute2', 'prometheus-node-exporter'] as const
 export const BASTION_PACKAGES = ['haproxy', 'socat', 'openssl'] as const
 export const WEB_PACKAGES = ['nginx'] as const
 

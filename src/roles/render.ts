@@ -7,6 +7,7 @@ import type {HostSpec} from '../inventory/schema.js'
 import type {HostDesiredState} from '../plan/types.js'
 import {bastionFiles, bastionServices, renderBastionNftables} from './bastion.js'
 import {commonFiles, commonServices, type RenderContext} from './common.js'
+import {metricsFiles, metricsServices} from './metrics.js'
 import {packagesFor} from './packages.js'
 import {renderWebNftables, webAbsent, webFiles, webServices} from './web.js'
 
@@ -34,8 +35,8 @@ export function renderNftables(ctx: RenderContext, host: HostSpec): string {
 export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredState {
   const known = host.role === 'bastion' ? ctx.inventory.bastion.name === host.name : ctx.inventory.web.nodes.some((n) => n.name === host.name)
   if (!known) throw new Error(`host ${host.name} (${host.role}) is not in the inventory`)
-  const files = [...commonFiles(ctx, host), ...(host.role === 'bastion' ? bastionFiles(ctx, host) : webFiles(ctx, host))]
-  const services = [...commonServices(), ...(host.role === 'bastion' ? bastionServices() : webServices(ctx, host))]
+  const files = [...commonFiles(ctx, host), ...metricsFiles(ctx, host), ...(host.role === 'bastion' ? bastionFiles(ctx, host) : webFiles(ctx, host))]
+  const services = [...commonServices(), ...metricsServices(host), ...(host.role === 'bastion' ? bastionServices() : webServices(ctx, host))]
   const state: HostDesiredState = {host, packages: packagesFor(host.role), files, services}
   if (host.role === 'web') state.absent = webAbsent(ctx)
   return state

@@ -43,6 +43,13 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void
   /** Keep the output in the result (default true; false for large streams handled by onStdout). */
   collect?: boolean
+  /**
+   * Stop the command when this signal aborts (e.g. a `journalctl -f` stream on Ctrl-C): its
+   * channel is closed and exec rejects with the signal's reason. The connection stays usable.
+   * (sshd ignores signal requests for root sessions: the command on the host sees its output
+   * closed, and ends at its next write, or at once if it watches its output, as journalctl -f does.)
+   */
+  signal?: AbortSignal
 }
 
 export interface HostConnection {
@@ -100,6 +107,15 @@ function formatMs(ms: number): string {
 function hostKeyFileType(keyType: string): string {
   if (keyType.startsWith('ecdsa-')) return 'ecdsa'
   return keyType.replace(/^ssh-/, '')
+}
+
+/** What an aborted exec rejects with: the signal's reason (an AbortError unless the caller gave one). */
+function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason
+  if (r instanceof Error) return r
+  const e = new Error(r === undefined ? 'the command was stopped' : String(r))
+  e.name = 'AbortError'
+  return e
 }
 
 function signalNumber(signal: string | undefined): number | undefined {
@@ -194,6 +210,7 @@ class Connection implements HostConnection {
   }
 
   private run(cmd: string, opts: ExecOptions): Promise<ExecResult> {
+    if (opts.signal?.aborted) return Promise.reject(abortReason(opts.signal))
     const limit = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? opts.timeoutMs : undefined
     const line = remoteCommand(cmd, this.user, {sudo: opts.sudo, timeoutMs: limit})
     return new Promise<ExecResult>((resolve, reject) => this.openExec(line, (ch) => this.attach(ch, opts, limit, resolve, reject), reject))
@@ -234,8 +251,18 @@ class Connection implements HostConnection {
       signal = s ?? undefined
     })
     ch.on('error', () => {})
+    const abort = opts.signal
+    const onAbort = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      ch.close()
+      reject(abortReason(abort!))
+    }
+    abort?.addEventListener('abort', onAbort, {once: true})
     ch.on('close', () => {
       clearTimeout(timer)
+      abort?.removeEventListener('abort', onAbort)
       if (opts.stdin !== undefined && typeof opts.stdin !== 'string' && !Buffer.isBuffer(opts.stdin)) opts.stdin.unpipe(ch)
       if (done) return
       done = true
@@ -250,6 +277,7 @@ class Connection implements HostConnection {
       if (signal) result.signal = signal
       resolve(result)
     })
+    if (abort?.aborted) return onAbort()
     if (opts.stdin === undefined) ch.end()
     else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin)
     else opts.stdin.pipe(ch)

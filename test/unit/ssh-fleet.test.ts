@@ -219,6 +219,36 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
     }
   })
 
+  it('stops a streaming command when its AbortSignal aborts', async () => {
+    const fleet = Fleet.open(fleetInventory())
+    try {
+      const c = await fleet.connect('web1')
+      const stop = new AbortController()
+      const seen: string[] = []
+      const t = Date.now()
+      const err = await c
+        .exec('echo first; sleep 30; echo never', {
+          collect: false,
+          signal: stop.signal,
+          onStdout: (d) => {
+            seen.push(d.toString())
+            stop.abort()
+          },
+        })
+        .catch((e: unknown) => e)
+      expect((err as Error).name).toBe('AbortError')
+      expect(seen.join('')).toBe('first\n')
+      expect(Date.now() - t).toBeLessThan(2000)
+      // An already aborted signal runs nothing; the connection stays usable.
+      const before = new AbortController()
+      before.abort(new Error('not now'))
+      await expect(c.exec('echo no', {signal: before.signal})).rejects.toThrow('not now')
+      expect((await c.exec('echo ok', {signal: new AbortController().signal})).stdout).toBe('ok\n')
+    } finally {
+      await fleet.close()
+    }
+  })
+
   it('pins host keys on first use, then accepts the same keys', async () => {
     const loaded = fleetInventory()
     const seen: HostKeyEvent[] = []

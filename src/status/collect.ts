@@ -1,0 +1,180 @@
+/**
+ * `infra status`: the fleet's live state from ONE exec on the bastion. The script samples HAProxy's
+ * runtime API (`show stat`), every host's node exporter (web nodes over the private network, the
+ * bastion's on loopback), a live probe of each web node's health path, the scaler's own status and
+ * the certificate's end. Rates (requests/s, CPU) are deltas between two samples: two in one exec
+ * for a single status, or the previous frame's sample with --watch. Pure builders and parsers
+ * here; src/status/run.ts runs them; src/commands/status.ts renders.
+ */
+import type {Inventory} from '../inventory/schema.js'
+import {parseStatCsv} from '../checks/facts.js'
+import {healthPath, tlsPemPath} from '../roles/bastion.js'
+import {DEFAULT_PATHS, type RenderContext, shq} from '../roles/common.js'
+import {AGENT_PATHS} from '../roles/agents.js'
+import {metricsTargets} from '../roles/metrics.js'
+import type {ScaleStatus} from '../agents/scale.js'
+
+/** The node exporter families status reads (the rest of a scrape is dropped on the bastion). */
+const FAMILIES = ['node_cpu_seconds_total', 'node_memory_MemTotal_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'node_boot_time_seconds']
+
+interface Target {
+  name: string
+  role: 'bastion' | 'web'
+  exporter: string
+  /** Health probe URL (web nodes). */
+  probe?: string
+}
+
+function targets(inv: Inventory): Target[] {
+  const ctx = {inventory: inv, tlsPem: ''} as RenderContext
+  const path = healthPath(ctx)
+  const address = new Map(inv.web.nodes.map((n) => [n.name, n.address]))
+  return metricsTargets(ctx).map((t) => ({
+    name: t.name,
+    role: t.role,
+    exporter: t.address,
+    probe: t.role === 'web' ? `http://${address.get(t.name)}:${inv.web.port}${path}` : undefined,
+  }))
+}
+
+/**
+ * The bash script run on the bastion (pure). `samples` is 1 or 2; with 2 the first sample (stat
+ * and CPU counters only) is taken `gapMs` before the second, full one.
+ */
+export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: number}): string {
+  const ctx = {inventory: inv, tlsPem: ''} as RenderContext
+  const t = targets(inv)
+  const grep = `grep -E ${shq(`^(${FAMILIES.join('|')})[ {]`)}`
+  const sample = (full: boolean) => {
+    const jobs = t.map((x) => `( curl -sf -m 2 ${shq(`http://${x.exporter}/metrics`)} | ${grep} > "$d/n.${x.name}"; echo $? > "$d/r.${x.name}" ) &`)
+    if (full) {
+      for (const x of t) {
+        if (x.probe) jobs.push(`( curl -s -o /dev/null -w '%{http_code}' -m 2 -H ${shq(`Host: ${inv.domain.toLowerCase()}`)} ${shq(x.probe)} > "$d/p.${x.name}" 2>/dev/null ) &`)
+      }
+    }
+    return [
+      `printf '@@sample\\t%s\\n' "$(date +%s%3N)"`,
+      ...jobs,
+      `s=$(echo 'show stat' | socat -t 2 stdio ${shq(`UNIX-CONNECT:${DEFAULT_PATHS.haproxyAdminSocket}`)} 2>&1) || s=''`,
+      'wait',
+      `printf '@@stat\\t%s\\n' "$(printf '%s' "$s" | base64 -w0)"`,
+      ...t.map((x) => `printf '@@node\\t%s\\t%s\\t%s\\n' ${shq(x.name)} "$(cat "$d/r.${x.name}" 2>/dev/null || echo 1)" "$(base64 -w0 < "$d/n.${x.name}" 2>/dev/null)"`),
+      ...(full ? t.filter((x) => x.probe).map((x) => `printf '@@probe\\t%s\\t%s\\n' ${shq(x.name)} "$(cat "$d/p.${x.name}" 2>/dev/null)"`) : []),
+    ]
+  }
+  const lines = ['set -o pipefail', 'd=$(mktemp -d) || exit 1', `trap 'rm -rf "$d"' EXIT`]
+  if (opts.samples === 2) lines.push(...sample(false), `sleep ${((opts.gapMs ?? 1000) / 1000).toFixed(3)}`)
+  lines.push(...sample(true))
+  lines.push(
+    `if [ -x ${shq(AGENT_PATHS.scaler)} ]; then printf '@@scaler\\t%s\\n' "$(${shq(AGENT_PATHS.scaler)} status --json 2>/dev/null | base64 -w0)"; fi`,
+    `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shq(tlsPemPath(ctx, DEFAULT_PATHS))} 2>/dev/null | sed 's/^notAfter=//')"`,
+    'true',
+  )
+  return lines.join('\n') + '\n'
+}
+
+// --- Parsing --------------------------------------------------------------------------------------
+
+export interface NodeSample {
+  /** The exporter answered. */
+  up: boolean
+  /** Sum of CPU seconds over every CPU and mode, and the idle (+iowait) part. */
+  cpuTotal: number | null
+  cpuIdle: number | null
+  memTotal: number | null
+  memAvailable: number | null
+  load1: number | null
+}
+
+export interface Sample {
+  /** Bastion clock, epoch ms. */
+  time: number
+  stat: Record<string, string>[]
+  nodes: Map<string, NodeSample>
+  probes: Map<string, string>
+}
+
+export interface RawStatus {
+  samples: Sample[]
+  scaler: ScaleStatus | null
+  /** The certificate's notAfter as openssl prints it, or null. */
+  certNotAfter: string | null
+}
+
+const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8')
+
+/** A few families of a Prometheus text exposition → the numbers status needs. */
+export function parseNodeMetrics(text: string): Omit<NodeSample, 'up'> {
+  let cpuTotal = 0
+  let cpuIdle = 0
+  let sawCpu = false
+  let memTotal: number | null = null
+  let memAvailable: number | null = null
+  let load1: number | null = null
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (!m) continue
+    const value = Number(m[3])
+    if (!Number.isFinite(value)) continue
+    switch (m[1]) {
+      case 'node_cpu_seconds_total': {
+        sawCpu = true
+        cpuTotal += value
+        const mode = /mode="([^"]*)"/.exec(m[2] ?? '')?.[1]
+        if (mode === 'idle' || mode === 'iowait') cpuIdle += value
+        break
+      }
+      case 'node_memory_MemTotal_bytes':
+        memTotal = value
+        break
+      case 'node_memory_MemAvailable_bytes':
+        memAvailable = value
+        break
+      case 'node_load1':
+        load1 = value
+        break
+    }
+  }
+  return {cpuTotal: sawCpu ? cpuTotal : null, cpuIdle: sawCpu ? cpuIdle : null, memTotal, memAvailable, load1}
+}
+
+/** The script's `@@` lines → samples, scaler status, certificate end. */
+export function parseStatusOutput(stdout: string): RawStatus {
+  const samples: Sample[] = []
+  let scaler: ScaleStatus | null = null
+  let certNotAfter: string | null = null
+  for (const line of stdout.split('\n')) {
+    const f = line.split('\t')
+    const cur = samples.at(-1)
+    switch (f[0]) {
+      case '@@sample':
+        samples.push({time: Number(f[1]), stat: [], nodes: new Map(), probes: new Map()})
+        break
+      case '@@stat':
+        if (cur) cur.stat = parseStatCsv(unb64(f[1]))
+        break
+      case '@@node':
+        if (cur) cur.nodes.set(f[1]!, {up: f[2] === '0', ...parseNodeMetrics(unb64(f[3]))})
+        break
+      case '@@probe':
+        if (cur) cur.probes.set(f[1]!, f[2] ?? '')
+        break
+      case '@@scaler': {
+        const text = unb64(f[1]).trim()
+        if (text) {
+          try {
+            scaler = JSON.parse(text) as ScaleStatus
+          } catch {
+            scaler = null
+          }
+        }
+        break
+      }
+      case '@@cert':
+        certNotAfter = f[1]?.trim() || null
+        break
+    }
+  }
+  return {samples, scaler, certNotAfter}
+}

@@ -1,0 +1,185 @@
+/**
+ * From the bastion's raw samples to the fleet status people and scripts read (pure).
+ */
+import type {Inventory} from '../inventory/schema.js'
+import type {NodeSample, RawStatus, Sample} from './collect.js'
+
+export type NodeState = 'active' | 'standby' | 'draining' | 'failed' | 'down'
+
+export interface NodeStatus {
+  name: string
+  address: string
+  /** active: in rotation and healthy; standby: parked (maintenance); draining; failed: in rotation
+   * but its health check fails, or parked by the healthchecker after failing; down: the host does
+   * not answer at all (node exporter and web service both silent). */
+  state: NodeState
+  /** A spare in the inventory (`standby: true`). */
+  standbyInInventory: boolean
+  health: {
+    /** HAProxy's server status (UP, DOWN, MAINT, DRAIN, `UP 1/3`, ...). */
+    haproxy: string
+    /** HAProxy's last check result (L7OK, L4CON, ...). */
+    check: string
+    /** HTTP status of a probe of the health path from the bastion, now; null when it did not answer. */
+    probe: number | null
+  }
+  requestsPerSecond: number | null
+  sessions: number
+  cpuPercent: number | null
+  memoryPercent: number | null
+  load1: number | null
+}
+
+export interface BastionStatus {
+  name: string
+  requestsPerSecond: number | null
+  sessions: number
+  requestsTotal: number
+  responses5xx: number
+  cpuPercent: number | null
+  memoryPercent: number | null
+  /** The HTTPS certificate: end date and whole days left (negative once expired). */
+  certificate: {notAfter: string; daysLeft: number} | null
+}
+
+export interface ScalerSummary {
+  paused: boolean
+  /** ISO time of the scaler's last run. */
+  lastRun: string | null
+  lastDecision: {time: string; decision: string; reason: string} | null
+  min: number
+  max: number
+}
+
+export interface FleetStatus {
+  time: string
+  domain: string
+  bastion: BastionStatus
+  nodes: NodeStatus[]
+  activeNodes: number
+  scaler: ScalerSummary | null
+  /** One line per thing that needs a look (empty when all is well). */
+  problems: string[]
+}
+
+const num = (s: string | undefined): number => {
+  const n = Number(s)
+  return s === undefined || s === '' || !Number.isFinite(n) ? 0 : n
+}
+const round1 = (n: number) => Math.round(n * 10) / 10
+
+function cpuPercent(cur: NodeSample | undefined, prev: NodeSample | undefined): number | null {
+  if (!cur?.up || !prev?.up || cur.cpuTotal === null || prev.cpuTotal === null || cur.cpuIdle === null || prev.cpuIdle === null) return null
+  const total = cur.cpuTotal - prev.cpuTotal
+  if (total <= 0) return null
+  return round1(Math.min(100, Math.max(0, (100 * (total - (cur.cpuIdle - prev.cpuIdle))) / total)))
+}
+
+function memPercent(s: NodeSample | undefined): number | null {
+  if (!s?.up || !s.memTotal || s.memAvailable === null) return null
+  return round1((100 * (s.memTotal - s.memAvailable)) / s.memTotal)
+}
+
+function row(stat: Record<string, string>[], px: string, sv: string) {
+  return stat.find((r) => r.pxname === px && r.svname === sv)
+}
+
+/** Requests per second between two samples from `req_tot` (null without two samples or on a reset). */
+function rate(cur: Sample, prev: Sample | undefined, pick: (stat: Record<string, string>[]) => number | null): number | null {
+  if (!prev || cur.time <= prev.time) return null
+  const a = pick(prev.stat)
+  const b = pick(cur.stat)
+  if (a === null || b === null || b < a) return null
+  return round1(((b - a) * 1000) / (cur.time - prev.time))
+}
+
+/**
+ * Build the status. `prev` is an earlier sample (the previous --watch frame) used for rates when
+ * the raw status holds a single sample.
+ */
+export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): FleetStatus {
+  const cur = raw.samples.at(-1)
+  if (!cur) throw new Error('the status script printed no sample')
+  const before = raw.samples.length > 1 ? raw.samples.at(-2) : prev
+  const problems: string[] = []
+  if (cur.stat.length === 0) problems.push(`HAProxy's runtime API did not answer on ${inv.bastion.name}: run \`infra doctor\``)
+
+  const scalerNodes = new Map((raw.scaler?.nodes ?? []).map((n) => [n.name, n]))
+  const nodes: NodeStatus[] = inv.web.nodes.map((n) => {
+    const r = row(cur.stat, 'web', n.name)
+    const haproxy = r?.status ?? 'missing'
+    const exporter = cur.nodes.get(n.name)
+    const probeText = cur.probes.get(n.name) ?? ''
+    const probe = /^[1-5]\d\d$/.test(probeText) ? Number(probeText) : null
+    let state: NodeState
+    if (!exporter?.up && probe === null) state = 'down'
+    else if (haproxy.startsWith('MAINT')) state = scalerNodes.get(n.name)?.state === 'failed' ? 'failed' : 'standby'
+    else if (haproxy.startsWith('DRAIN')) state = 'draining'
+    else if (probe === 200 && !/^(DOWN|NOLB|missing)/.test(haproxy)) state = 'active'
+    else state = 'failed'
+    const s: NodeStatus = {
+      name: n.name,
+      address: n.address,
+      state,
+      standbyInInventory: n.standby,
+      health: {haproxy, check: r?.check_status ?? '', probe},
+      requestsPerSecond: rate(cur, before, (stat) => {
+        const x = row(stat, 'web', n.name)
+        return x ? num(x.req_tot) : null
+      }),
+      sessions: num(r?.scur),
+      cpuPercent: cpuPercent(exporter, before?.nodes.get(n.name)),
+      memoryPercent: memPercent(exporter),
+      load1: exporter?.up ? exporter.load1 : null,
+    }
+    if (state === 'down') problems.push(`${n.name} does not answer (node exporter and web service): is the host up? \`infra doctor --host ${n.name}\``)
+    else if (state === 'failed') {
+      problems.push(`${n.name} fails its health check (HAProxy ${haproxy}, probe ${probe ?? 'no answer'}): \`infra logs ${n.name} --unit nginx --since 10m\``)
+    } else if (!exporter?.up) problems.push(`${n.name}: its node exporter does not answer: \`infra provision\``)
+    return s
+  })
+
+  const frontends = (stat: Record<string, string>[]) => {
+    const rows = stat.filter((r) => r.svname === 'FRONTEND' && (r.pxname === 'https' || r.pxname === 'http'))
+    return rows.length > 0 ? rows.reduce((a, r) => a + num(r.req_tot), 0) : null
+  }
+  const https = row(cur.stat, 'https', 'FRONTEND')
+  const bx = cur.nodes.get(inv.bastion.name)
+  let certificate: BastionStatus['certificate'] = null
+  if (raw.certNotAfter) {
+    const end = Date.parse(raw.certNotAfter)
+    if (Number.isFinite(end)) {
+      certificate = {notAfter: new Date(end).toISOString(), daysLeft: Math.floor((end - cur.time) / 86_400_000)}
+      if (certificate.daysLeft < 14) problems.push(`the certificate expires in ${certificate.daysLeft} days: renew it and run \`infra provision\``)
+    }
+  }
+  if (!certificate) problems.push(`the certificate on ${inv.bastion.name} could not be read: \`infra doctor\``)
+  const bastion: BastionStatus = {
+    name: inv.bastion.name,
+    requestsPerSecond: rate(cur, before, frontends),
+    sessions: num(https?.scur),
+    requestsTotal: frontends(cur.stat) ?? 0,
+    responses5xx: num(row(cur.stat, 'web', 'BACKEND')?.hrsp_5xx),
+    cpuPercent: cpuPercent(bx, before?.nodes.get(inv.bastion.name)),
+    memoryPercent: memPercent(bx),
+    certificate,
+  }
+
+  let scaler: ScalerSummary | null = null
+  if (raw.scaler) {
+    const d = raw.scaler.decisions.at(-1)
+    scaler = {
+      paused: raw.scaler.paused !== null,
+      lastRun: raw.scaler.heartbeat ? new Date(raw.scaler.heartbeat * 1000).toISOString() : null,
+      lastDecision: d ? {time: new Date(d.time * 1000).toISOString(), decision: d.decision, reason: d.reason} : null,
+      min: raw.scaler.min,
+      max: raw.scaler.max,
+    }
+    if (raw.scaler.heartbeat && cur.time / 1000 - raw.scaler.heartbeat > 180) {
+      problems.push(`the scaler last ran ${Math.round(cur.time / 1000 - raw.scaler.heartbeat)} s ago: is cron running on ${inv.bastion.name}? \`infra doctor\``)
+    }
+  } else problems.push(`the agents are not installed on ${inv.bastion.name}: \`infra provision\``)
+  const activeNodes = nodes.filter((n) => n.state === 'active').length
+  if (cur.stat.length > 0 && activeNodes === 0) problems.unshift('no web node is serving: `infra doctor`')
+  return {time: new Date(cur.time).toISOString(), domain: inv.domain, bastion, nodes, activeNodes, scaler, problems}
+}
