@@ -107,7 +107,8 @@ export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): Flee
   const scalerNodes = new Map((raw.scaler?.nodes ?? []).map((n) => [n.name, n]))
   const nodes: NodeStatus[] = inv.web.nodes.map((n) => {
     const r = row(cur.stat, 'web', n.name)
-    const haproxy = r?.status ?? 'missing'
+    // Without the runtime API (reported once above) the probe alone decides.
+    const haproxy = r?.status ?? (cur.stat.length === 0 ? 'unknown' : 'missing')
     const exporter = cur.nodes.get(n.name)
     const probeText = cur.probes.get(n.name) ?? ''
     const probe = /^[1-5]\d\d$/.test(probeText) ? Number(probeText) : null
@@ -133,7 +134,9 @@ export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): Flee
       load1: exporter?.up ? exporter.load1 : null,
     }
     if (state === 'down') problems.push(`${n.name} does not answer (node exporter and web service): is the host up? \`infra doctor --host ${n.name}\``)
-    else if (state === 'failed') {
+    else if (state === 'failed' && haproxy === 'MAINT' && probe === 200) {
+      problems.push(`${n.name} was taken out of rotation by the healthchecker and answers again: \`infra scale status\`, then \`infra scale up\` if needed`)
+    } else if (state === 'failed') {
       problems.push(`${n.name} fails its health check (HAProxy ${haproxy}, probe ${probe ?? 'no answer'}): \`infra logs ${n.name} --unit nginx --since 10m\``)
     } else if (!exporter?.up) problems.push(`${n.name}: its node exporter does not answer: \`infra provision\``)
     return s

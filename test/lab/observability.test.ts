@@ -10,7 +10,11 @@ import {promisify} from 'node:util'
 import {beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse} from 'yaml'
 
+import {loadInventory} from '../../src/inventory/load.js'
 import {labExec, labHostCgroup} from '../../src/lab/index.js'
+import {dashboardMetricNames, fleetDashboard} from '../../src/monitoring/dashboard.js'
+import {metricNamesOfExpr} from '../../src/monitoring/promql.js'
+import {ruleCases} from '../../src/monitoring/rules.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -136,6 +140,24 @@ describe('metrics, scraped for real through the bastion', () => {
   }, 120_000)
 })
 
+describe('infra monitoring export, against a real scrape', () => {
+  it('every metric an exported alert rule or dashboard panel reads is one the lab really exports', async () => {
+    const {inventory} = await loadInventory(config)
+    // After the agents have run (the test above), so their textfile metrics are in the scrape.
+    await onBastion('infra-healthcheck once && infra-scaler once')
+    const exported = new Set<string>(['up']) // `up` is made by Prometheus itself for every target.
+    for (const p of ['/metrics', ...[bastionName, ...webNodes.map((n) => n.name)].map((n) => `/nodes/${n}/metrics`)]) {
+      for (const f of families(await scrape(p))) exported.add(f)
+    }
+    const rules = ruleCases(inventory, `${privateAddress}:8404`).flatMap((c) => metricNamesOfExpr(c.rule.expr))
+    const panels = dashboardMetricNames(fleetDashboard(inventory))
+    expect(rules.length).toBeGreaterThan(10)
+    expect(panels.length).toBeGreaterThan(10)
+    const missing = [...new Set([...rules, ...panels])].filter((m) => !exported.has(m))
+    expect(missing, 'read by a rule or panel but absent from every scrape of the lab').toEqual([])
+  }, 60_000)
+})
+
 describe('infra status', () => {
   it('--json: every web node with its state, health, CPU and memory; the certificate; no problem on a healthy fleet', async () => {
     const s = await status()
@@ -212,6 +234,7 @@ describe('infra status', () => {
   it('--watch with --json is a usage error (exit 2), before connecting', async () => {
     const r = await cli(['status', '--watch', '--json'])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain('--watch and --json cannot be used together')
+    // With --json the error itself is JSON on stdout, as for every command.
+    expect(JSON.parse(r.stdout).error).toMatchObject({code: 'EUSAGE', message: '--watch and --json cannot be used together'})
   })
 })
