@@ -3,6 +3,7 @@
  * parsed into a typed value. The script is a pure function of the desired state, so it is
  * tested as a string, and the parser is tested on fixed output (pyinfra's fact = command + parser).
  */
+import {sha256} from './diff.js'
 import type {HostDesiredState} from './types.js'
 
 export interface FileFact {
@@ -52,6 +53,19 @@ export function shq(s: string): string {
 /** Largest file content sent back for diffs; larger files are compared by hash only. */
 const MAX_CONTENT = 256 * 1024
 
+/**
+ * `systemctl show` blocks (in the order of `names`) → one `@@svc NAME ENABLED ACTIVE` line each;
+ * an unknown unit is `not-found`, as `systemctl is-enabled` says.
+ */
+const SERVICES_AWK = [
+  'BEGIN { n = split(names, N, " "); i = 1 }',
+  '/^$/ { i++; next }',
+  '{ k = substr($0, 1, index($0, "=") - 1); v[i, k] = substr($0, index($0, "=") + 1) }',
+  'END { for (j = 1; j <= n; j++) { e = v[j, "UnitFileState"]; l = v[j, "LoadState"];',
+  '  if (l == "not-found" || l == "") e = "not-found"; else if (l == "masked") e = "masked";',
+  '  printf "@@svc\\t%s\\t%s\\t%s\\n", N[j], e, v[j, "ActiveState"] } }',
+].join(' ')
+
 export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 'services'> & {absent?: string[]}): string {
   const lines: string[] = [
     'export LC_ALL=C',
@@ -66,19 +80,25 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
       `dpkg-query -W -f='@@pkg\\t\${Package}\\t\${db:Status-Status}\\n' ${state.packages.map(shq).join(' ')} 2>/dev/null || true`,
     )
   }
-  // One function for all files keeps the script short for large desired states.
-  lines.push(
-    `f() { if [ -f "$1" ]; then set -- "$1" "$2" $(stat -c '%a %U %G' "$1"); ` +
-      `printf '@@file\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$1" "$3" "$4" "$5" "$(sha256sum < "$1" | cut -d' ' -f1)"; ` +
-      `if [ "$2" = 1 ] && [ "$(stat -c %s "$1")" -le ${MAX_CONTENT} ]; then printf '@@content\\t%s\\t' "$1"; base64 -w0 < "$1"; echo; fi; ` +
-      `else printf '@@nofile\\t%s\\n' "$1"; fi; }`,
-  )
-  for (const file of state.files) lines.push(`f ${shq(file.path)} ${file.secret ? 0 : 1}`)
-  if (state.services.length > 0) {
+  // Files: one `stat` and one `sha256sum` for all that exist; content comes back only for a
+  // non-secret file whose hash differs from the desired one (what a diff needs), not for the
+  // unchanged majority. Paths are ours (no newline or backslash), so the outputs parse by line.
+  if (state.files.length > 0) {
     lines.push(
-      `s() { printf '@@svc\\t%s\\t%s\\t%s\\n' "$1" "$(systemctl is-enabled "$1" 2>/dev/null || true)" "$(systemctl is-active "$1" 2>/dev/null || true)"; }`,
+      `F=(${state.files.map((f) => shq(f.path)).join(' ')})`,
+      `E=(); for p in "\${F[@]}"; do if [ -f "$p" ]; then E+=("$p"); else printf '@@nofile\\t%s\\n' "$p"; fi; done`,
+      `H=''; if [ \${#E[@]} -gt 0 ]; then stat --printf '@@stat\\t%n\\t%a\\t%U\\t%G\\n' -- "\${E[@]}"; H=$'\\n'"$(sha256sum -- "\${E[@]}")"$'\\n'; printf '%s' "$H" | sed -n 's/^\\([0-9a-f]\\{64\\}\\)  /@@sha\\t\\1\\t/p'; fi`,
+      `c() { [ -f "$1" ] || return 0; case "$H" in *$'\\n'"$2  $1"$'\\n'*) return 0;; esac; [ "$(stat -c %s "$1")" -le ${MAX_CONTENT} ] || return 0; printf '@@content\\t%s\\t' "$1"; base64 -w0 < "$1"; echo; }`,
     )
-    for (const svc of state.services) lines.push(`s ${shq(svc.name)}`)
+    for (const file of state.files) if (!file.secret) lines.push(`c ${shq(file.path)} ${sha256(file.content)}`)
+  }
+  // Services: one `systemctl show` for all units, printed in the order asked, a blank line between.
+  if (state.services.length > 0) {
+    const names = state.services.map((svc) => svc.name)
+    lines.push(
+      `systemctl show --property=LoadState,UnitFileState,ActiveState -- ${names.map(shq).join(' ')} 2>/dev/null | ` +
+        `awk -v names=${shq(names.join(' '))} '${SERVICES_AWK}'`,
+    )
   }
   for (const p of state.absent ?? []) lines.push(`[ -e ${shq(p)} ] || [ -L ${shq(p)} ] && printf '@@present\\t%s\\n' ${shq(p)}`)
   lines.push('true')
@@ -124,6 +144,14 @@ export function parseFacts(out: string): HostFacts {
       case '@@file':
         facts.files.set(f[0]!, {path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3], sha256: f[4]})
         break
+      case '@@stat':
+        facts.files.set(f[0]!, {...facts.files.get(f[0]!), path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3]})
+        break
+      case '@@sha': {
+        const file = facts.files.get(f[1]!)
+        if (file) file.sha256 = f[0]
+        break
+      }
       case '@@content': {
         const file = facts.files.get(f[0]!)
         if (file) file.content = Buffer.from(f[1] ?? '', 'base64').toString('utf8')

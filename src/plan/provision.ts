@@ -92,19 +92,30 @@ export interface PreparedHost {
   withBastionFact?: (output: string) => HostDesiredState
 }
 
-/** Runs the bastion fact hook (see PreparedHost.bastionFact) and re-renders the web nodes that depend on it. */
-export async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
+/** Runs the bastion fact hook (see PreparedHost.bastionFact): its output, or undefined when it cannot be read. */
+async function readBastionFact(fleet: FleetLike, all: PreparedHost[], dryRun: boolean): Promise<string | undefined> {
   const bastion = all.find((h) => h.spec.role === 'bastion' && h.bastionFact)
-  if (!bastion || !webs.some((h) => h.withBastionFact)) return webs
+  if (!bastion) return undefined
   try {
     const conn = await fleet.connect(bastion.spec.name)
     const r = await conn.exec(bastion.bastionFact!(dryRun), {timeoutMs: 30_000})
-    if (r.code !== 0) return webs
-    return webs.map((h) => (h.withBastionFact ? {...h, desired: h.withBastionFact(r.stdout)} : h))
+    return r.code === 0 ? r.stdout : undefined
   } catch {
     // The bastion is unreachable: the web nodes fail on their own connection through it.
-    return webs
+    return undefined
   }
+}
+
+/** Re-renders the web nodes that depend on the bastion fact's output. */
+function withBastionFact(webs: PreparedHost[], output: string | undefined): PreparedHost[] {
+  if (output === undefined) return webs
+  return webs.map((h) => (h.withBastionFact ? {...h, desired: h.withBastionFact(output)} : h))
+}
+
+/** Runs the bastion fact hook and re-renders the web nodes that depend on it. */
+export async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
+  if (!webs.some((h) => h.withBastionFact)) return webs
+  return withBastionFact(webs, await readBastionFact(fleet, all, dryRun))
 }
 
 /** Human lines for a plan (used in both dry run and apply summaries). */
@@ -182,8 +193,25 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
     webs = await applyBastionFact(fleet, hosts, webs, true)
     results.push(...(await mapLimit([...(bastion ? [bastion] : []), ...webs], opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   } else {
-    if (bastion) results.push(await runHost(fleet, bastion, opts))
-    if (!bastion || results[0]?.ok) webs = await applyBastionFact(fleet, hosts, webs, false)
+    let early: Promise<string | undefined> | undefined
+    if (bastion) {
+      // While the bastion is read (and changed if it must be), open the web nodes' connections
+      // through it and read its fact without side effects: when the bastion has nothing to change,
+      // the web nodes start at once (what keeps a no-change re-run to about two round trips).
+      const viaBastion = fleet.connect(bastion.spec.name)
+      viaBastion.then(
+        () => {
+          for (const w of webs) fleet.connect(w.spec.name).catch(() => {})
+        },
+        () => {},
+      )
+      if (webs.some((h) => h.withBastionFact)) early = readBastionFact(fleet, hosts, true)
+      results.push(await runHost(fleet, bastion, opts))
+    }
+    if (!bastion || results[0]?.ok) {
+      const known = results[0]?.changeCount === 0 ? await early : undefined
+      webs = known?.trim() ? withBastionFact(webs, known) : await applyBastionFact(fleet, hosts, webs, false)
+    }
     results.push(...(await mapLimit(webs, opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   }
   const order = new Map(selected.map((h, i) => [h.spec.name, i]))

@@ -154,23 +154,29 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
           `if ! ( ${desired!.check} ) > "$STAGE/check.log" 2>&1; then say "@@invalid	${svc.name}"; out "$STAGE/check.log"; undo; exit 3; fi`,
         )
       }
-      const cmd = action === 'reload' ? `systemctl reload-or-restart ${name}` : `systemctl ${action} ${name}`
+      // A reload cannot move a listener the running service does not have yet (nginx keeps its
+      // wildcard socket and refuses the new address): when the service does not pass its verify
+      // check now, restart it at once rather than reload, wait, and restart anyway.
+      out.push(`act=${action}`)
+      if (action === 'reload' && desired?.verify) out.push(`( ${desired.verify} ) >/dev/null 2>&1 || act=restart`)
       out.push(
-        `if ! ${cmd} > "$STAGE/svc.log" 2>&1; then out "$STAGE/svc.log"; journalctl -u ${name} -n 5 --no-pager 2>/dev/null | sed 's/^/@@out\t/'; ` +
-          `undo; systemctl reload-or-restart ${name} >/dev/null 2>&1; say "@@error	${action} ${svc.name} failed; previous files restored"; exit 7; fi`,
-        `say "@@done	service	${svc.name}	${action}"`,
+        `verb=$act; [ "$act" = reload ] && verb=reload-or-restart`,
+        `if ! systemctl "$verb" ${name} > "$STAGE/svc.log" 2>&1; then out "$STAGE/svc.log"; journalctl -u ${name} -n 5 --no-pager 2>/dev/null | sed 's/^/@@out\t/'; ` +
+          `undo; systemctl reload-or-restart ${name} >/dev/null 2>&1; say "@@error	$act ${svc.name} failed; previous files restored"; exit 7; fi`,
+        `say "@@done	service	${svc.name}	$act"`,
       )
     }
     if (desired?.verify && svc.actions.some((a) => a !== 'stop' && a !== 'disable' && a !== 'enable')) {
       // A reload that did not take effect (e.g. a listener that moved) gets one restart.
       // (a reload is quick to show: give it 1.5 s before restarting; a start or restart gets 5 s)
-      const wait = (tenths: number) =>
+      const wait = (tenths: string) =>
         `ok=0; for i in $(seq 1 ${tenths}); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
       const reloading = svc.actions.includes('reload')
       out.push(
-        wait(reloading ? 15 : 50),
+        reloading ? `n=50; [ "$act" = reload ] && n=15` : 'n=50',
+        wait('$n'),
         ...(reloading
-          ? [`if [ $ok = 0 ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait(50)}; fi`]
+          ? [`if [ $ok = 0 ] && [ "$act" = reload ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait('50')}; fi`]
           : []),
         `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
       )

@@ -10,6 +10,7 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {AGENT_PATHS, agentAuthorizedKey, agentBastionFiles, agentKeyCommand, agentWebFiles, parseAgentPublicKey, renderPolicy} from '../../src/roles/agents.js'
+import {sha256} from '../../src/plan/diff.js'
 import {desiredState, renderSshd} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir} from './render-helpers.js'
 
@@ -248,5 +249,70 @@ describe('provision: the bastion fact hook', () => {
     const same = await applyBastionFact(failing, prepared, webs, true)
     expect(ran).toEqual([agentKeyCommand(true)])
     expect(same).toBe(webs)
+  })
+})
+
+describe('provision: a no-change re-run', () => {
+  /** What a host that already has `desired` reports (the fact script's output format). */
+  function factsOutput(desired: ReturnType<typeof desiredState>): string {
+    const lines = ['@@os\tdebian\t12', '@@hostname\tx', '@@time\t1700000000', '@@provisioned']
+    for (const p of desired.packages) lines.push(`@@pkg\t${p}\tinstalled`)
+    for (const f of desired.files) {
+      lines.push(`@@stat\t${f.path}\t${f.mode.toString(8)}\t${f.owner}\t${f.group}`, `@@sha\t${sha256(f.content)}\t${f.path}`)
+    }
+    for (const s of desired.services) lines.push(`@@svc\t${s.name}\t${s.enabled ? 'enabled' : 'disabled'}\t${s.running === false ? 'inactive' : 'active'}`)
+    return lines.join('\n') + '\n'
+  }
+
+  it("reads the bastion's agent key alongside its facts and never runs the key-creating command", async () => {
+    const {provisionFleet} = await import('../../src/plan/provision.js')
+    const ctx = context(inv)
+    const withKey = {...ctx, agentPublicKey: PUB}
+    const prepared = Object.values(hosts).map((spec) => ({
+      spec,
+      desired: desiredState(ctx, spec),
+      ...(spec.role === 'bastion'
+        ? {bastionFact: agentKeyCommand}
+        : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
+    }))
+    const ran: string[] = []
+    const connected: string[] = []
+    const events: string[] = []
+    const fleet = {
+      async connect(name: string) {
+        if (!connected.includes(name)) connected.push(name)
+        events.push(`connect ${name}`)
+        return {
+          async exec(cmd: string, opts?: {stdin?: string | Buffer}) {
+            ran.push(`${name}: ${cmd === 'bash -s' ? `facts (${String(opts?.stdin).length} bytes)` : cmd}`)
+            events.push(`exec ${name}`)
+            if (cmd === agentKeyCommand(true)) return {code: 0, stdout: `${PUB}\n`, stderr: ''}
+            if (cmd !== 'bash -s') throw new Error(`unexpected command on ${name}: ${cmd}`)
+            return {code: 0, stdout: factsOutput(desiredState(withKey, hosts[name]!)), stderr: ''}
+          },
+        }
+      },
+      async connectFresh(): Promise<never> {
+        throw new Error('not used')
+      },
+      async close() {},
+    }
+    const result = await provisionFleet(fleet, prepared, {})
+    expect(result.hosts.map((h) => [h.host, h.ok, h.changeCount])).toEqual([
+      ['edge', true, 0],
+      ['web1', true, 0],
+      ['web2', true, 0],
+      ['web3', true, 0],
+    ])
+    expect(ran).not.toContain(`edge: ${agentKeyCommand(false)}`)
+    const onBastion = ran.filter((r) => r.startsWith('edge: '))
+    expect(onBastion).toHaveLength(2)
+    expect(onBastion).toContain(`edge: ${agentKeyCommand(true)}`)
+    expect(onBastion.some((r) => r.startsWith('edge: facts'))).toBe(true)
+    // Every web node's connection (through the bastion) was opened while the bastion was being read.
+    expect(connected).toEqual(['edge', 'web1', 'web2', 'web3'])
+    const firstWebExec = events.findIndex((e) => e.startsWith('exec web'))
+    for (const w of ['web1', 'web2', 'web3']) expect(events.indexOf(`connect ${w}`)).toBeLessThan(events.indexOf('exec edge'))
+    expect(firstWebExec).toBeGreaterThan(events.lastIndexOf('exec edge'))
   })
 })

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -39,10 +39,11 @@ describe('facts', () => {
       absent: ['/etc/nginx/sites-enabled/default'],
     })
     expect(script).toContain("dpkg-query -W -f='@@pkg\\t${Package}\\t${db:Status-Status}\\n' 'nginx' 'nftables'")
-    expect(script).toContain("f '/etc/a.conf' 1")
+    expect(script).toContain(`c '/etc/a.conf' ${sha256('x')}`)
     // secret files are compared by hash; their content never travels back
-    expect(script).toContain("f '/etc/key.pem' 0")
-    expect(script).toContain("s 'nginx'")
+    expect(script).toContain("F=('/etc/a.conf' '/etc/key.pem')")
+    expect(script).not.toContain("c '/etc/key.pem'")
+    expect(script).toContain("systemctl show --property=LoadState,UnitFileState,ActiveState -- 'nginx'")
     execFileSync('bash', ['-n'], {input: script})
   })
 
@@ -62,6 +63,49 @@ describe('facts', () => {
     expect(facts.files.get(p)).toMatchObject({exists: true, content: 'hello\n', sha256: sha256('hello\n'), mode: 0o640, owner: 'root', group: 'root'})
     expect(facts.files.get('/nonexistent/file')?.exists).toBe(false)
     expect(facts.time).toBeGreaterThan(1_600_000_000)
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('sends content back only for a file that differs from the desired one', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-facts-'))
+    const same = path.join(dir, 'same.conf')
+    const changed = path.join(dir, 'changed.conf')
+    const secret = path.join(dir, 'key.pem')
+    writeFileSync(same, 'same\n')
+    writeFileSync(changed, 'old\n')
+    writeFileSync(secret, 'old key\n')
+    const out = execFileSync('bash', ['-s'], {
+      input: factScript({packages: [], files: [file(same, 'same\n'), file(changed, 'new\n'), file(secret, 'new key\n', {secret: true})], services: []}),
+    }).toString()
+    const facts = parseFacts(out)
+    expect(facts.files.get(same)).toMatchObject({exists: true, sha256: sha256('same\n')})
+    expect(facts.files.get(same)?.content).toBeUndefined()
+    expect(facts.files.get(changed)).toMatchObject({exists: true, sha256: sha256('old\n'), content: 'old\n'})
+    expect(facts.files.get(secret)).toMatchObject({exists: true, sha256: sha256('old key\n')})
+    expect(out).not.toContain(Buffer.from('old key\n').toString('base64'))
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it("reads every service with one systemctl call, in order, unknown units as not-found", () => {
+    // systemctl's real output format (a blank line between units), from a stand-in on PATH:
+    // this machine's systemd is not PID 1; the lab tests run the real one.
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-facts-'))
+    writeFileSync(
+      path.join(dir, 'systemctl'),
+      '#!/bin/sh\necho "$@" > "$(dirname "$0")/args"\nprintf "LoadState=loaded\\nUnitFileState=enabled\\nActiveState=active\\n\\nLoadState=not-found\\nUnitFileState=\\nActiveState=inactive\\n\\nLoadState=masked\\nUnitFileState=masked\\nActiveState=inactive\\n\\nActiveState=failed\\nLoadState=loaded\\nUnitFileState=disabled\\n"\n',
+      {mode: 0o755},
+    )
+    const out = execFileSync('bash', ['-s'], {
+      input: factScript({packages: [], files: [], services: ['nginx', 'nosuch', 'haproxy', 'cron.timer'].map((name) => ({name, enabled: true, running: true}))}),
+      env: {...process.env, PATH: `${dir}:${process.env.PATH}`},
+    }).toString()
+    expect(readFileSync(path.join(dir, 'args'), 'utf8').trim()).toBe('show --property=LoadState,UnitFileState,ActiveState -- nginx nosuch haproxy cron.timer')
+    expect([...parseFacts(out).services.values()]).toEqual([
+      {name: 'nginx', enabled: 'enabled', active: 'active'},
+      {name: 'nosuch', enabled: 'not-found', active: 'inactive'},
+      {name: 'haproxy', enabled: 'masked', active: 'inactive'},
+      {name: 'cron.timer', enabled: 'disabled', active: 'failed'},
+    ])
     rmSync(dir, {recursive: true, force: true})
   })
 
