@@ -210,9 +210,11 @@ describe('infra status', () => {
   }, 30_000)
 
   it('--watch redraws in place on a terminal and stops cleanly on Ctrl-C', async () => {
-    // util-linux `script` gives the command a pseudo-terminal; Ctrl-C is typed into it.
-    const child = spawn('script', ['-qfec', `node ${BIN} status --watch --interval 1 --config ${config}`, '/dev/null'], {
-      env: {...process.env, CI: 'true', NO_COLOR: '1', TERM: 'xterm'},
+    // util-linux `script` gives the command a pseudo-terminal; Ctrl-C is typed into it. `script` runs
+    // the command through $SHELL -c: `exec` makes infra the terminal's only foreground process (dash
+    // would otherwise stay in between and die of the same Ctrl-C, so `script` would report 130).
+    const child = spawn('script', ['-qfec', `exec node ${BIN} status --watch --interval 1 --config ${config}`, '/dev/null'], {
+      env: {...process.env, SHELL: '/bin/sh', CI: 'true', NO_COLOR: '1', TERM: 'xterm'},
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     let out = ''
