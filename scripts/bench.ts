@@ -162,27 +162,36 @@ async function link(host: string, up: boolean): Promise<void> {
 }
 
 /**
- * The whole host of an active node dies under load (its network gone, as a powered-off VPS: no
- * answer at all): failed requests, the slowest request, the time until HAProxy stops sending to it,
- * and the time until the healthchecker has a standby serving in its place (restarts fail, then it
- * replaces the node). The load runs 40 s so that no request is still waiting when wrk stops.
+ * 40 s of HTTPS load through the bastion; at 3 s `inject` breaks `victim`. Resolves with wrk's
+ * summary and the time from the fault until HAProxy marks the victim DOWN (watched on the bastion).
+ * The load runs 40 s so that no request is still waiting for a timeout when wrk stops.
  */
-async function hostDeath(publicAddress: string, bastion: string, victim: string, standby: string): Promise<void> {
-  let diedAt = 0
+async function underFault(publicAddress: string, bastion: string, victim: string, inject: () => Promise<void>): Promise<{load: ReturnType<typeof wrkSummary>; faultAt: number; downMs: number}> {
+  let faultAt = 0
   let down: Promise<number> = Promise.resolve(Number.NaN)
   const load = await underLoad(publicAddress, 40, 3000, async () => {
     down = watchServer(bastion, victim, 'DOWN*', 30)
-    await link(victim, false)
-    diedAt = Date.now()
+    await inject()
+    faultAt = Date.now()
   })
+  return {load, faultAt, downMs: (await down) - faultAt}
+}
+
+/**
+ * The whole host of an active node dies under load (its network gone, as a powered-off VPS: no
+ * answer at all): failed requests, the slowest request, the time until HAProxy stops sending to it,
+ * and the time until the healthchecker has a standby serving in its place (restarts fail, then it
+ * replaces the node).
+ */
+async function hostDeath(publicAddress: string, bastion: string, victim: string, standby: string): Promise<void> {
   try {
-    const downAt = await down
+    const {load, faultAt, downMs} = await underFault(publicAddress, bastion, victim, () => link(victim, false))
     rows.push({what: `failed requests while ${victim}'s whole host dies (network gone) under load (${load.requests} requests in 40 s)`, unit: 'n', values: [load.failed]})
-    rows.push({what: 'p99 latency meanwhile', unit: 'ms', values: [load.p99]})
-    rows.push({what: 'slowest request meanwhile (one sent to the dead host waits for the connect timeout, then goes to another node)', unit: 'ms', values: [load.maxMs]})
-    rows.push({what: 'time until HAProxy takes the dead host out of rotation (DOWN)', unit: 'ms', values: [downAt - diedAt]})
+    rows.push({what: 'p99 latency meanwhile (wrk corrects for coordinated omission: a connection stuck on one request counts the requests it could not send)', unit: 'ms', values: [load.p99]})
+    rows.push({what: 'slowest request meanwhile (one already sent to the dead host waits for the server timeout, 30 s, then is retried on another node)', unit: 'ms', values: [load.maxMs]})
+    rows.push({what: 'time until HAProxy takes the dead host out of rotation (DOWN)', unit: 'ms', values: [downMs]})
     const upAt = await watchServer(bastion, standby, 'UP*', 420)
-    rows.push({what: `time from the host's death until the healthchecker has standby ${standby} serving in its place (healing.every 1m, attempts 3)`, unit: 's', values: [upAt - diedAt]})
+    rows.push({what: `time from the host's death until the healthchecker has standby ${standby} serving in its place (healing.every 1m, attempts 3)`, unit: 's', values: [upAt - faultAt]})
   } finally {
     await link(victim, true)
   }
@@ -194,19 +203,12 @@ async function hostDeath(publicAddress: string, bastion: string, victim: string,
  * retried on another node (retry-on response-timeout).
  */
 async function hostHang(publicAddress: string, bastion: string, victim: string): Promise<void> {
-  let frozeAt = 0
-  let down: Promise<number> = Promise.resolve(Number.NaN)
-  const load = await underLoad(publicAddress, 40, 3000, async () => {
-    down = watchServer(bastion, victim, 'DOWN*', 30)
-    await freeze(victim, true)
-    frozeAt = Date.now()
-  })
   try {
-    const downAt = await down
+    const {load, downMs} = await underFault(publicAddress, bastion, victim, () => freeze(victim, true))
     rows.push({what: `failed requests while ${victim}'s host hangs (frozen) under load (${load.requests} requests in 40 s)`, unit: 'n', values: [load.failed]})
     rows.push({what: 'p99 latency meanwhile', unit: 'ms', values: [load.p99]})
     rows.push({what: 'slowest request meanwhile (one sent to the hung host waits for the server timeout, then is retried)', unit: 'ms', values: [load.maxMs]})
-    rows.push({what: 'time until HAProxy takes the hung host out of rotation (DOWN: health checks time out)', unit: 'ms', values: [downAt - frozeAt]})
+    rows.push({what: 'time until HAProxy takes the hung host out of rotation (DOWN: health checks time out)', unit: 'ms', values: [downMs]})
   } finally {
     await freeze(victim, false)
   }
