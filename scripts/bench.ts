@@ -49,7 +49,15 @@ function ensureTools(): void {
   const missing = ['wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
   if (missing.length > 0) {
     log(`installing ${missing.join(' ')} from Debian`)
-    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], {stdio: 'inherit', env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
+    const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
+    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {encoding: 'utf8', env})
+    let r = install()
+    if (r.status !== 0) {
+      // A fresh machine may have no package lists yet.
+      spawnSync('apt-get', ['update', '-qq'], {stdio: 'ignore', env})
+      r = install()
+    }
+    if (r.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed:\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n')}`)
   }
 }
 
