@@ -131,6 +131,11 @@ export const webSchema = mappingOf({
     .optional()
     .describe('When set, nginx proxies to an application listening on this local port of each node.'),
   healthCheck: healthCheckSchema,
+  timeout: duration
+    .default('30s')
+    .describe(
+      'How long HAProxy waits for a node to answer a request (timeout server). A GET, HEAD or OPTIONS still unanswered then is retried on another node; shorter means less wait when a node hangs or vanishes, but a slower answer is cut off.',
+    ),
   nodes: z
     .array(webNodeSchema, {error: expected('a list of web nodes', 'each with name and address')})
     .min(1, {error: 'needs at least one web node'})

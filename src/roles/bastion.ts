@@ -184,7 +184,7 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       timeouts: {
         connect: '5s',
         client: '30s',
-        server: '30s',
+        server: hapTime(durationMs(inv.web.timeout)),
         httpRequest: '10s',
         httpKeepAlive: '10s',
         queue: '30s',

@@ -51,6 +51,7 @@ describe('validateInventoryText: a valid inventory', () => {
     expect(inv.web.port).toBe(80)
     expect(inv.web.appPort).toBeUndefined()
     expect(inv.web.healthCheck).toEqual({path: '/healthz', interval: '2s', fall: 3, rise: 2})
+    expect(inv.web.timeout).toBe('30s')
     expect(inv.web.nodes).toEqual([
       {name: 'web1', address: '10.10.0.11', standby: false},
       {name: 'web2', address: '10.10.0.12', standby: true},
@@ -121,7 +122,7 @@ const CASES: [title: string, text: string, errors: string[]][] = [
     'infra.yaml:14:7 web.nodes[1].adress: unknown key (did you mean "address"?)',
   ]],
   ['unknown key with no close match', edit('web:\n', 'web:\n  colour: blue\n'), [
-    'infra.yaml:10:3 web.colour: unknown key (valid keys in web: port, appPort, healthCheck, nodes)',
+    'infra.yaml:10:3 web.colour: unknown key (valid keys in web: port, appPort, healthCheck, timeout, nodes)',
   ]],
   ['key at the wrong level', edit('  port: 22\n', '  port: 22\nnodes: []\n'), [
     'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth',

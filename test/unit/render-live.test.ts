@@ -25,6 +25,7 @@ const inv = inventory({
   bastion: {publicAddress: PUBLIC, privateAddress: PRIVATE},
   web: {
     healthCheck: {interval: '1s', fall: 2, rise: 1},
+    timeout: '2s',
     nodes: [
       {name: 'web1', address: '10.77.0.11'},
       {name: 'web2', address: '10.77.0.12'},
@@ -272,6 +273,31 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
     const failed = run(['sh', `${dir}/save-state-broken`])
     expect(failed.code).not.toBe(0)
     expect(failed.output).toMatch(/no runtime API socket/)
+  }, 30_000)
+
+  it('a node that hangs mid-request: the request is retried on the other node after web.timeout (2s), not 30 s', async () => {
+    await until('web1 and web2 UP', async () => {
+      const s = await statuses()
+      return s.web1 === 'UP' && s.web2 === 'UP' ? s : undefined
+    })
+    // Every nginx process of web1 stopped: its kernel still accepts connections, nothing answers.
+    const pid = Number(readFileSync(`${dir}/web1/nginx.pid`, 'utf8'))
+    spawnSync('sh', ['-c', `kill -STOP ${pid} $(pgrep -P ${pid})`])
+    try {
+      const took: number[] = []
+      for (let i = 0; i < 2; i++) {
+        const t = Date.now()
+        const r = get('https://example.com/', ['--max-time', '20'])
+        took.push(Date.now() - t)
+        expect(r.status, r.raw).toBe(200)
+        expect(r.headers['x-served-by']).toBe('web2')
+      }
+      // Round robin sent one of the two to web1 (not yet marked down): it waited the 2 s timeout.
+      expect(Math.max(...took)).toBeGreaterThanOrEqual(1900)
+      expect(Math.max(...took)).toBeLessThan(6000)
+    } finally {
+      spawnSync('sh', ['-c', `kill -CONT ${pid} $(pgrep -P ${pid})`])
+    }
   }, 30_000)
 
   it('retries on the other node when one dies, then takes the dead one out', async () => {
