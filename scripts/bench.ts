@@ -12,6 +12,7 @@ import path from 'node:path'
 import {parse} from 'yaml'
 
 import {labExec, labHostCgroup, labNetExec} from '../src/lab/index.js'
+import {aptInstall, which} from '../src/lab/prereq.js'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const BIN = path.join(ROOT, 'bin/run.js')
@@ -45,19 +46,12 @@ const median = (v: number[]) => {
 }
 const fmt = (n: number, unit: string) => (unit === 's' ? (n / 1000).toFixed(2) : unit === 'ms' ? n.toFixed(0) : n.toFixed(unit === 'ratio' ? 2 : 0))
 
-function ensureTools(): void {
-  const missing = ['wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
+async function ensureTools(): Promise<void> {
+  const missing = ['wrk'].filter((t) => !which(t))
   if (missing.length > 0) {
     log(`installing ${missing.join(' ')} from Debian`)
-    const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
-    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {encoding: 'utf8', env})
-    let r = install()
-    if (r.status !== 0) {
-      // A fresh machine may have no package lists yet.
-      spawnSync('apt-get', ['update', '-qq'], {stdio: 'ignore', env})
-      r = install()
-    }
-    if (r.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed:\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n')}`)
+    const r = await aptInstall(missing)
+    if (r.code !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed:\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n')}`)
   }
 }
 
@@ -170,14 +164,14 @@ async function link(host: string, up: boolean): Promise<void> {
 }
 
 /**
- * 40 s of HTTPS load through the bastion; at 3 s `inject` breaks `victim`. Resolves with wrk's
- * summary and the time from the fault until HAProxy marks the victim DOWN (watched on the bastion).
- * The load runs 40 s so that no request is still waiting for a timeout when wrk stops.
+ * `seconds` of HTTPS load through the bastion; at 3 s `inject` breaks `victim`. Resolves with wrk's
+ * summary, when the fault was in place, and the time from then until HAProxy marks the victim DOWN
+ * (watched on the bastion; the lab's hosts share this machine's clock).
  */
-async function underFault(publicAddress: string, bastion: string, victim: string, inject: () => Promise<void>): Promise<{load: ReturnType<typeof wrkSummary>; faultAt: number; downMs: number}> {
+async function underFault(publicAddress: string, bastion: string, victim: string, seconds: number, inject: () => Promise<unknown>): Promise<{load: ReturnType<typeof wrkSummary>; faultAt: number; downMs: number}> {
   let faultAt = 0
   let down: Promise<number> = Promise.resolve(Number.NaN)
-  const load = await underLoad(publicAddress, 40, 3000, async () => {
+  const load = await underLoad(publicAddress, seconds, 3000, async () => {
     down = watchServer(bastion, victim, 'DOWN*', 30)
     await inject()
     faultAt = Date.now()
@@ -186,58 +180,51 @@ async function underFault(publicAddress: string, bastion: string, victim: string
 }
 
 /**
- * The whole host of an active node dies under load (its network gone, as a powered-off VPS: no
- * answer at all): failed requests, the slowest request, the time until HAProxy stops sending to it,
- * and the time until the healthchecker has a standby serving in its place (restarts fail, then it
+ * A whole host's failure under load (40 s, so that no request is still waiting for a timeout when
+ * wrk stops): failed requests, p99, the slowest request and the time until HAProxy stops sending to it.
+ */
+async function hostFault(publicAddress: string, bastion: string, victim: string, what: string, inject: () => Promise<unknown>): Promise<number> {
+  const {load, faultAt, downMs} = await underFault(publicAddress, bastion, victim, 40, inject)
+  rows.push({what: `failed requests while ${victim}'s ${what} under load (${load.requests} requests in 40 s)`, unit: 'n', values: [load.failed]})
+  rows.push({what: 'p99 latency meanwhile (wrk corrects for coordinated omission: a connection stuck on one request counts the requests it could not send)', unit: 'ms', values: [load.p99]})
+  rows.push({what: `slowest request meanwhile (one already sent to ${victim} waits for the server timeout, web.timeout 30 s, then is retried on another node)`, unit: 'ms', values: [load.maxMs]})
+  rows.push({what: `time until HAProxy takes ${victim} out of rotation (DOWN: its health checks time out)`, unit: 'ms', values: [downMs]})
+  return faultAt
+}
+
+/**
+ * The whole host of an active node dies (its network gone, as a powered-off VPS: no answer at all),
+ * then the time until the healthchecker has a standby serving in its place (restarts fail, then it
  * replaces the node).
  */
 async function hostDeath(publicAddress: string, bastion: string, victim: string, standby: string): Promise<void> {
   try {
-    const {load, faultAt, downMs} = await underFault(publicAddress, bastion, victim, () => link(victim, false))
-    rows.push({what: `failed requests while ${victim}'s whole host dies (network gone) under load (${load.requests} requests in 40 s)`, unit: 'n', values: [load.failed]})
-    rows.push({what: 'p99 latency meanwhile (wrk corrects for coordinated omission: a connection stuck on one request counts the requests it could not send)', unit: 'ms', values: [load.p99]})
-    rows.push({what: 'slowest request meanwhile (one already sent to the dead host waits for the server timeout, 30 s, then is retried on another node)', unit: 'ms', values: [load.maxMs]})
-    rows.push({what: 'time until HAProxy takes the dead host out of rotation (DOWN)', unit: 'ms', values: [downMs]})
+    const diedAt = await hostFault(publicAddress, bastion, victim, 'whole host dies (network gone)', () => link(victim, false))
     const upAt = await watchServer(bastion, standby, 'UP*', 420)
-    rows.push({what: `time from the host's death until the healthchecker has standby ${standby} serving in its place (healing.every 1m, attempts 3)`, unit: 's', values: [upAt - faultAt]})
+    rows.push({what: `time from the host's death until the healthchecker has standby ${standby} serving in its place (healing.every 1m, attempts 3)`, unit: 's', values: [upAt - diedAt]})
   } finally {
     await link(victim, true)
   }
 }
 
-/**
- * An active node's host hangs under load (every process frozen, the kernel still accepting
- * connections): requests already sent to it wait for HAProxy's server timeout (30 s) and are then
- * retried on another node (retry-on response-timeout).
- */
+/** An active node's host hangs (every process frozen, the kernel still accepting connections). */
 async function hostHang(publicAddress: string, bastion: string, victim: string): Promise<void> {
   try {
-    const {load, downMs} = await underFault(publicAddress, bastion, victim, () => freeze(victim, true))
-    rows.push({what: `failed requests while ${victim}'s host hangs (frozen) under load (${load.requests} requests in 40 s)`, unit: 'n', values: [load.failed]})
-    rows.push({what: 'p99 latency meanwhile', unit: 'ms', values: [load.p99]})
-    rows.push({what: 'slowest request meanwhile (one sent to the hung host waits for the server timeout, then is retried)', unit: 'ms', values: [load.maxMs]})
-    rows.push({what: 'time until HAProxy takes the hung host out of rotation (DOWN: health checks time out)', unit: 'ms', values: [downMs]})
+    await hostFault(publicAddress, bastion, victim, 'host hangs (frozen)', () => freeze(victim, true))
   } finally {
     await freeze(victim, false)
   }
 }
 
+/** 12 s of load; at 3 s nginx is killed on web1 (web2 stays); then the healthchecker restarts it. */
 async function failover(publicAddress: string, bastion: string): Promise<void> {
-  // 12 s of HTTPS load through the bastion; at 3 s nginx is killed on web1 (web2 stays).
-  let killedAt = 0
-  let down: Promise<number> = Promise.resolve(Number.NaN)
-  const load = await underLoad(publicAddress, 12, 3000, async () => {
-    down = watchServer(bastion, 'web1', 'DOWN*', 30)
-    infra(['exec', 'web1', '-c', CONFIG, '--', 'systemctl kill -s KILL nginx'])
-    killedAt = Date.now()
-  })
-  const downAt = await down
+  const {load, faultAt, downMs} = await underFault(publicAddress, bastion, 'web1', 12, () => labExec('web1', 'systemctl kill -s KILL nginx'))
   rows.push({what: `failed requests while web1's nginx is killed under load (${load.requests} requests in 12 s)`, unit: 'n', values: [load.failed], target: '0'})
-  rows.push({what: 'time until HAProxy takes the killed node out of rotation (DOWN)', unit: 'ms', values: [downAt - killedAt]})
+  rows.push({what: 'time until HAProxy takes the killed node out of rotation (DOWN)', unit: 'ms', values: [downMs]})
   // The healthchecker (cron, every minute by default) restarts it through the restricted key.
   const upAt = await watchServer(bastion, 'web1', 'UP*', 180)
-  rows.push({what: 'time from the kill until the healthchecker has it serving again (cron, healing.every 1m)', unit: 's', values: [upAt - killedAt]})
-  if (Number.isNaN(upAt)) infra(['exec', 'web1', '-c', CONFIG, '--', 'systemctl start nginx'])
+  rows.push({what: 'time from the kill until the healthchecker has it serving again (cron, healing.every 1m)', unit: 's', values: [upAt - faultAt]})
+  if (Number.isNaN(upAt)) await labExec('web1', 'systemctl start nginx')
 }
 
 function writeReport(): string {
@@ -254,7 +241,7 @@ function writeReport(): string {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (the lab)')
-  ensureTools()
+  await ensureTools()
   execFileSync('npm', ['run', 'build', '--silent'], {cwd: ROOT, stdio: 'inherit'})
   startup()
   let three: {first: number[]; again: number[]} | undefined

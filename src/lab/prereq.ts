@@ -2,7 +2,7 @@ import {accessSync, constants, existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {UsageError} from '../lib/errors.js'
-import {run, SYSTEM_PATH} from './run.js'
+import {run, type RunResult, SYSTEM_PATH} from './run.js'
 
 /** Tools the lab runs, and the Debian package that provides each. */
 export const LAB_TOOLS: Record<string, string> = {
@@ -38,6 +38,20 @@ export function missingPackages(missingTools: string[]): string[] {
 }
 
 /**
+ * `apt-get install` Debian packages (no recommends, no prompts); on failure the package lists are
+ * refreshed once and the install retried (a fresh machine may have none yet). Never throws: the
+ * caller reads the result.
+ */
+export async function aptInstall(pkgs: string[]): Promise<RunResult> {
+  const opts = {allowFail: true, env: {...process.env, DEBIAN_FRONTEND: 'noninteractive', PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`}, timeoutMs: 600_000}
+  const install = () => run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...pkgs], opts)
+  const r = await install()
+  if (r.code === 0) return r
+  await run(['apt-get', 'update', '-q'], opts)
+  return install()
+}
+
+/**
  * Check that the lab can run here: Linux, root, overlayfs, and every tool. Installs missing tools
  * with apt-get when root on Debian; otherwise fails with exit 2 and what to do.
  */
@@ -64,11 +78,7 @@ export async function ensurePrerequisites(log: (msg: string) => void): Promise<v
       })
     }
     log(`lab: installing prerequisites with apt-get: ${pkgs.join(' ')}`)
-    const r = await run(['apt-get', 'install', '-y', '--no-install-recommends', ...pkgs], {
-      allowFail: true,
-      env: {...process.env, DEBIAN_FRONTEND: 'noninteractive', PATH: `${process.env.PATH ?? ''}:${SYSTEM_PATH}`},
-      timeoutMs: 600_000,
-    })
+    const r = await aptInstall(pkgs)
     missing = Object.keys(LAB_TOOLS).filter((t) => !which(t))
     if (r.code !== 0 || missing.length > 0) {
       throw new UsageError(`could not install the lab's prerequisites (${pkgs.join(' ')}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`, {

@@ -1,5 +1,5 @@
 /** The lab's pure parts: topology, address checks, mirror discovery, inventory, cgroups, image key. */
-import {mkdtempSync, mkdirSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -10,7 +10,7 @@ import {imageKey} from '../../src/lab/image.js'
 import {isLabInventory, LAB_MARKER, renderLabInventory} from '../../src/lab/inventory.js'
 import {parseDeb822, parseOneLine, pickMirror, readMirror} from '../../src/lab/mirror.js'
 import {mountsUnder} from '../../src/lab/mounts.js'
-import {missingPackages} from '../../src/lab/prereq.js'
+import {aptInstall, missingPackages} from '../../src/lab/prereq.js'
 import {overlaps, planLab, rangeCollisions, switchPort} from '../../src/lab/topology.js'
 import {labImagePackages} from '../../src/roles/packages.js'
 import {labRank} from '../lab/sequencer.js'
@@ -159,6 +159,28 @@ describe('cgroups, mounts, image key, prerequisites', () => {
 
   it('names the Debian packages of missing tools', () => {
     expect(missingPackages(['systemd-nspawn', 'nsenter', 'flock', 'debootstrap'])).toEqual(['debootstrap', 'systemd-container', 'util-linux'])
+  })
+
+  it('apt-get install refreshes the package lists once when the first install fails (a fresh machine)', async () => {
+    // A stand-in apt-get on PATH: install fails until `update` has run; every call is logged.
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-apt-'))
+    writeFileSync(
+      path.join(dir, 'apt-get'),
+      `#!/bin/sh\necho "$*" >> ${dir}/calls\ncase "$1" in update) touch ${dir}/lists;; install) [ -e ${dir}/lists ] || { echo 'E: Unable to locate package wrk' >&2; exit 100; };; esac\n`,
+      {mode: 0o755},
+    )
+    const saved = process.env.PATH
+    process.env.PATH = `${dir}:${saved}`
+    try {
+      expect((await aptInstall(['wrk'])).code).toBe(0)
+      expect(readFileSync(path.join(dir, 'calls'), 'utf8')).toBe('install -y -q --no-install-recommends wrk\nupdate -q\ninstall -y -q --no-install-recommends wrk\n')
+      // Lists present now: one call, no update.
+      writeFileSync(path.join(dir, 'calls'), '')
+      expect((await aptInstall(['wrk'])).code).toBe(0)
+      expect(readFileSync(path.join(dir, 'calls'), 'utf8')).toBe('install -y -q --no-install-recommends wrk\n')
+    } finally {
+      process.env.PATH = saved
+    }
   })
 
   it('orders lab test files: lab.test.ts first, zz-* last', () => {

@@ -100,6 +100,23 @@ function get(url: string, extra: string[] = []) {
   return {status, headers, body: rest.join('\r\n\r\n'), head, raw: r.output}
 }
 
+/** Wait until HAProxy sees both active nodes UP again (an earlier test may have taken one out). */
+function activeNodesUp() {
+  return until('web1 and web2 UP', async () => {
+    const s = await statuses()
+    return s.web1 === 'UP' && s.web2 === 'UP' ? s : undefined
+  })
+}
+
+/**
+ * Signal a web node's whole nginx: the master first (a master whose worker dies starts a new one),
+ * then the workers it had.
+ */
+function signalNginx(node: string, signal: 'STOP' | 'CONT' | 'KILL'): void {
+  const pid = Number(readFileSync(`${dir}/${node}/nginx.pid`, 'utf8'))
+  spawnSync('sh', ['-c', `w=$(pgrep -P ${pid}); kill -${signal} ${pid}; kill -${signal} $w`])
+}
+
 /** Kill namespaces (and their processes) left by an earlier run of this file that died. */
 function cleanStale(): void {
   const list = spawnSync('ip', ['netns', 'list'], {encoding: 'utf8'}).stdout ?? ''
@@ -276,13 +293,9 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
   }, 30_000)
 
   it('a node that hangs mid-request: the request is retried on the other node after web.timeout (2s), not 30 s', async () => {
-    await until('web1 and web2 UP', async () => {
-      const s = await statuses()
-      return s.web1 === 'UP' && s.web2 === 'UP' ? s : undefined
-    })
+    await activeNodesUp()
     // Every nginx process of web1 stopped: its kernel still accepts connections, nothing answers.
-    const pid = Number(readFileSync(`${dir}/web1/nginx.pid`, 'utf8'))
-    spawnSync('sh', ['-c', `kill -STOP ${pid} $(pgrep -P ${pid})`])
+    signalNginx('web1', 'STOP')
     try {
       const took: number[] = []
       for (let i = 0; i < 2; i++) {
@@ -296,19 +309,14 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
       expect(Math.max(...took)).toBeGreaterThanOrEqual(1900)
       expect(Math.max(...took)).toBeLessThan(6000)
     } finally {
-      spawnSync('sh', ['-c', `kill -CONT ${pid} $(pgrep -P ${pid})`])
+      signalNginx('web1', 'CONT')
     }
   }, 30_000)
 
   it('retries on the other node when one dies, then takes the dead one out', async () => {
-    await until('web1 and web2 UP', async () => {
-      const s = await statuses()
-      return s.web1 === 'UP' && s.web2 === 'UP' ? s : undefined
-    })
+    await activeNodesUp()
     // A crash: workers and master killed at once, no graceful close.
-    const pid = Number(readFileSync(`${dir}/web2/nginx.pid`, 'utf8'))
-    // The master first (a master whose worker dies starts a new one), then its workers.
-    spawnSync('sh', ['-c', `w=$(pgrep -P ${pid}); kill -KILL ${pid}; kill -KILL $w`])
+    signalNginx('web2', 'KILL')
     const served: string[] = []
     for (let i = 0; i < 8; i++) {
       const r = get('https://example.com/')
