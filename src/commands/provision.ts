@@ -22,7 +22,7 @@ Without a terminal (CI), pass --yes.`
     yes: Flags.boolean({char: 'y', description: 'Apply without asking for confirmation.', default: false, env: 'INFRA_YES'}),
     host: Flags.string({description: 'Limit the run to this host (repeatable).', multiple: true}),
     'confirm-timeout': Flags.string({
-      description: 'Seconds before a firewall/sshd change reverts by itself unless a new SSH connection confirms it (e.g. 30s).',
+      description: 'How long before a firewall/sshd change reverts by itself unless a new SSH connection confirms it: from 10s to 30m.',
       default: '30s',
     }),
   }
@@ -32,19 +32,31 @@ Without a terminal (CI), pass --yes.`
     const {loadInventory} = await import('../inventory/load.js')
     const {durationMs} = await import('../inventory/schema.js')
     const {runProvisionCommand} = await import('../plan/command.js')
-    if (!/^\d+(s|m)$/.test(flags['confirm-timeout'])) {
-      throw new UsageError(`--confirm-timeout ${flags['confirm-timeout']}: not a duration`, {hint: 'Use seconds or minutes, e.g. 30s or 2m.'})
-    }
+    const guardSeconds = confirmTimeoutSeconds(flags['confirm-timeout'], durationMs)
     const loaded = await loadInventory(flags.config)
     const result = await runProvisionCommand(loaded, {
       dryRun: flags['dry-run'],
       yes: flags.yes,
       only: flags.host,
-      guardSeconds: Math.round(durationMs(flags['confirm-timeout']) / 1000),
+      guardSeconds,
       json: this.jsonEnabled(),
       commandName: 'provision',
     })
     if (result.failed.length > 0) process.exitCode = EXIT.FAILURE
     return result
   }
+}
+
+/**
+ * --confirm-timeout in seconds, from 10 s (a new SSH connection needs time to be made and checked:
+ * below that a healthy change could be reverted) to 30 min (an unconfirmed firewall should not
+ * wait longer to revert).
+ */
+export function confirmTimeoutSeconds(value: string, durationMs: (d: string) => number): number {
+  const hint = 'Use seconds or minutes from 10s to 30m, e.g. 30s or 2m.'
+  if (!/^[1-9]\d*(s|m)$/.test(value)) throw new UsageError(`--confirm-timeout ${value}: not a duration`, {hint})
+  const seconds = Math.round(durationMs(value) / 1000)
+  if (seconds < 10) throw new UsageError(`--confirm-timeout ${value} is too short: at least 10s, so a new SSH connection has time to confirm the change`, {hint})
+  if (seconds > 1800) throw new UsageError(`--confirm-timeout ${value} is too long: at most 30m`, {hint})
+  return seconds
 }

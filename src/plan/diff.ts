@@ -30,6 +30,9 @@ export interface HostPlan {
   services: ServiceChange[]
 }
 
+/** Why a service is reloaded although no file changed in this run. */
+export const PENDING_REASON = 'an earlier run installed its files but was interrupted before this'
+
 export function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex')
 }
@@ -64,15 +67,21 @@ export function planHost(desired: HostDesiredState & {absent?: string[]}, facts:
       if (notified.get(n.service) !== 'restart') notified.set(n.service, n.action)
     }
   }
+  // An earlier apply that installed files but was cut before its reload: finish it now.
+  const pending = new Set<string>()
+  for (const [service, action] of facts.pending ?? []) {
+    if (!notified.has(service)) pending.add(service)
+    if (notified.get(service) !== 'restart') notified.set(service, action)
+  }
   const packagesInstalled = packages.length > 0
   const services: ServiceChange[] = []
   for (const svc of desired.services) {
     const change = serviceChange(svc, facts, notified.get(svc.name), packagesInstalled)
-    if (change) services.push(change)
+    if (change) services.push(pending.has(svc.name) ? {...change, reason: PENDING_REASON} : change)
     notified.delete(svc.name)
   }
   // A notified service without a desired entry is still reloaded (e.g. nftables, ssh).
-  for (const [name, action] of notified) services.push({name, actions: [action], reason: 'configuration changed'})
+  for (const [name, action] of notified) services.push({name, actions: [action], reason: pending.has(name) ? PENDING_REASON : 'configuration changed'})
 
   return {host: desired.host.name, packages, files, remove, services}
 }

@@ -40,10 +40,17 @@ export interface HostFacts {
   time: number
   /** infra has provisioned this host before (a marker written at the end of a successful apply). */
   provisioned: boolean
+  /**
+   * Services an earlier apply installed files for but did not finish reloading or restarting
+   * (its connection dropped, say): the next run does it, even when every file already matches.
+   */
+  pending: Map<string, 'reload' | 'restart'>
 }
 
 /** Written on a host at the end of its first successful apply. */
 export const PROVISIONED_MARKER = '/var/lib/infra/provisioned'
+/** Pending-reload markers (src/plan/script.ts writes and clears them). */
+export const PENDING_DIR = '/var/lib/infra/pending'
 
 /** Single-quote a string for POSIX sh. */
 export function shq(s: string): string {
@@ -74,6 +81,7 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
     `printf '@@time\\t%s\\n' "$(date +%s)"`,
     `[ -e ${PROVISIONED_MARKER} ] && echo '@@provisioned'`,
     `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
+    `for p in ${PENDING_DIR}/*; do [ -f "$p" ] && printf '@@pending\\t%s\\t%s\\n' "\${p##*/}" "$(head -c 16 "$p")"; done`,
   ]
   if (state.packages.length > 0) {
     lines.push(
@@ -116,6 +124,7 @@ export function parseFacts(out: string): HostFacts {
     present: new Set(),
     time: 0,
     provisioned: false,
+    pending: new Map(),
   }
   for (const line of out.split('\n')) {
     if (!line.startsWith('@@')) continue
@@ -165,6 +174,9 @@ export function parseFacts(out: string): HostFacts {
         break
       case '@@present':
         facts.present.add(f[0]!)
+        break
+      case '@@pending':
+        facts.pending.set(f[0]!, f[1]?.trim() === 'restart' ? 'restart' : 'reload')
         break
     }
   }

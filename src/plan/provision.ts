@@ -5,6 +5,7 @@
  * Everything here is callable from tests; the oclif command only renders progress and results.
  */
 import {randomBytes} from 'node:crypto'
+import {hostname, userInfo} from 'node:os'
 import {createTwoFilesPatch} from 'diff'
 
 import {parseShowStat} from '../checks/facts.js'
@@ -13,7 +14,7 @@ import type {LoadedInventory} from '../inventory/load.js'
 import {isPrivateIPv4} from '../lib/net.js'
 import {countChanges, type HostPlan, planHost} from './diff.js'
 import {factScript, type HostFacts, parseFacts} from './facts.js'
-import {applyScript, parseApplyOutput, rollbackUnit, STATE_DIR} from './script.js'
+import {applyScript, checkGuardSeconds, confirmScript, LOCK_FILE, parseApplyOutput, rollbackUnit, STATE_DIR} from './script.js'
 import type {HostDesiredState} from './types.js'
 
 /** What the provisioner needs from an SSH connection (src/ssh provides it). */
@@ -179,7 +180,47 @@ function newRunId(): string {
   return `${t}-${randomBytes(3).toString('hex')}`
 }
 
+/** Who runs this provision, as the host's lock records it: `user@machine pid N`. */
+export function holderName(): string {
+  let user = 'unknown'
+  try {
+    user = userInfo().username
+  } catch {
+    // no passwd entry (a container): keep "unknown"
+  }
+  return `${user}@${hostname()} pid ${process.pid}`
+}
+
+/**
+ * A lock holder that is a process of this machine which no longer runs (a provision killed with
+ * Ctrl-C or SIGKILL): its lock can be taken over rather than waited out.
+ */
+export function holderIsGone(holder: string, machine = hostname(), alive = pidAlive): boolean {
+  const m = /^\S+@(\S+) pid (\d+)$/.exec(holder)
+  if (!m || m[1] !== machine) return false
+  return Number(m[2]) !== process.pid && !alive(Number(m[2]))
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The error for a host another run holds (its lock names who and until when). */
+export function lockedMessage(host: string, locked: {holder: string; run?: string; until?: number}): string {
+  const until = locked.until ? new Date(locked.until * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined
+  return (
+    `${host} is being provisioned by ${locked.holder || 'another run'}${locked.run ? ` (run ${locked.run})` : ''}: nothing was changed. ` +
+    `Run again when it has finished${until ? `; if that run died, its lock expires at ${until}, or remove it: infra exec ${host} -- rm ${LOCK_FILE}` : ''}`
+  )
+}
+
 export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], opts: ProvisionOptions = {}): Promise<ProvisionResult> {
+  if (!opts.dryRun) checkGuardSeconds(opts.guardSeconds ?? 30)
   const start = Date.now()
   const progress = opts.onProgress ?? (() => {})
   const selected = opts.only?.length ? hosts.filter((h) => opts.only!.includes(h.spec.name)) : hosts
@@ -276,14 +317,22 @@ async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: Provision
 
     progress(spec.name, 'applying', `${result.changeCount} change(s)`)
     const runId = newRunId()
-    const script = applyScript(plan, {runId, guardSeconds: opts.guardSeconds ?? 30, services: desired.services})
-    const applied = await conn.exec('bash -s', {stdin: script, timeoutMs: 15 * 60_000})
-    const report = parseApplyOutput(applied.stdout)
+    const scriptFor = (takeOver?: string) =>
+      applyScript(plan, {runId, guardSeconds: opts.guardSeconds ?? 30, services: desired.services, holder: holderName(), ...(takeOver ? {takeOver} : {})})
+    let applied = await conn.exec('bash -s', {stdin: scriptFor(), timeoutMs: 15 * 60_000})
+    let report = parseApplyOutput(applied.stdout)
+    if (report.locked?.run && holderIsGone(report.locked.holder)) {
+      // The holder was a provision of this machine that died: take its lock over (the host
+      // refuses while one of its firewall/sshd changes still waits for its timer).
+      applied = await conn.exec('bash -s', {stdin: scriptFor(report.locked.run), timeoutMs: 15 * 60_000})
+      report = parseApplyOutput(applied.stdout)
+    }
+    if (report.locked) return fail(lockedMessage(spec.name, report.locked))
     if (!report.ok) {
       const why = report.invalid.length
         ? `${report.invalid.join(', ')} failed validation; nothing was changed and the live configuration keeps serving`
         : report.errors.join('; ') || `apply script exited ${applied.code}: ${applied.stderr.trim().split('\n').slice(-3).join(' ')}`
-      return fail(why, report.output)
+      return fail(report.reapplied ? `${why}; the previous firewall/sshd settings are back in effect` : why, report.output)
     }
     if (report.armed) {
       progress(spec.name, 'confirming', 'opening a new SSH connection to confirm the firewall/sshd change')
@@ -330,8 +379,8 @@ async function confirmGuard(fleet: FleetLike, name: string, runId: string): Prom
   let fresh: (Conn & {close(): Promise<void> | void}) | undefined
   try {
     fresh = await fleet.connectFresh(name)
-    const r = await fresh.exec(`systemctl stop ${rollbackUnit(runId)}.timer && rm -f ${STATE_DIR}/rollback-${runId}.sh && echo confirmed`)
-    return r.code === 0 && r.stdout.includes('confirmed')
+    const r = await fresh.exec(confirmScript(runId))
+    return r.code === 0 && r.stdout.trim().split('\n').at(-1) === 'confirmed'
   } catch {
     return false
   } finally {

@@ -1,18 +1,26 @@
 /**
  * The apply step as a command builder (Kamal style): a pure function turns a host plan into ONE
  * shell script that is sent over the host's SSH connection in one exec (files travel inside it,
- * base64-encoded: one upload batch). Tested as a string; the lab tests run it for real.
+ * base64-encoded: one upload batch). Tested as a string and run for real (unit tests in a temporary
+ * state folder, lab tests on hosts).
  *
  * Order on the host, each step only if needed:
+ *  0. take the host's lock (a lease in /var/lib/infra/lock naming the run and who started it): a
+ *     second provision of the same host fails at once and says who holds it;
  *  1. install missing packages (apt-get, from the host's own mirror);
- *  2. stage every changed file under /var/lib/infra/stage/RUN;
- *  3. install plain files (backing up the previous version under /var/lib/infra/prev);
+ *  2. stage every changed file under /var/lib/infra/stage/RUN; write a pending-reload marker for
+ *     every service this run will reload or restart (cleared only after a verified reload, so an
+ *     apply cut between install and reload is finished by the next run);
+ *  3. install plain files (the previous version kept under /var/lib/infra/prev/RUN);
  *  4. validate staged files that have a validator (haproxy -c, nft -c, sshd -t) — any failure
  *     undoes step 3 and stops: the live configuration keeps serving;
- *  5. install validated files; for guarded files (firewall, sshd) first arm a systemd timer that
- *     restores the previous version unless the operator confirms over a NEW connection;
+ *  5. install validated files; for guarded files (firewall, sshd) first back them up, then arm a
+ *     systemd timer that restores them unless the operator confirms over a NEW connection;
  *  6. remove paths that must be absent; run service actions (check before reload, verify after);
- *     a failed reload undoes this run's files and reloads again.
+ *     a failed step undoes this run's files, re-applies the previous firewall and sshd settings
+ *     when they were touched, and only then cancels the timer.
+ * On every exit the stage is removed, backups of secret files are shredded, and the backups of
+ * all but the last few runs are pruned.
  * Machine-readable lines start with `@@` so the caller can report what happened.
  */
 import {PROVISIONED_MARKER, shq} from './facts.js'
@@ -21,13 +29,36 @@ import type {DesiredFile, DesiredService} from './types.js'
 
 export const STATE_DIR = '/var/lib/infra'
 export const PREV_DIR = `${STATE_DIR}/prev`
+/** The host's lock: `RUN EXPIRES HOLDER` while a provision applies (and until its guarded change is confirmed). */
+export const LOCK_FILE = `${STATE_DIR}/lock`
+
+/** The shortest confirm window: a new SSH connection must have time to be made and checked. */
+export const MIN_GUARD_SECONDS = 10
+/** The longest: an unconfirmed firewall change should not wait long to revert. */
+export const MAX_GUARD_SECONDS = 30 * 60
+/** How many runs' previous file versions a host keeps under prev/ (secret files excepted: never kept). */
+export const KEEP_RUNS = 5
+/** How long the lock lasts during an apply if the run dies without releasing it. */
+export const LOCK_SECONDS = 20 * 60
+/** Exit status of the apply script when another run holds the host's lock. */
+export const LOCKED_EXIT = 9
 
 export interface ApplyScriptOptions {
   runId: string
-  /** Seconds before an unconfirmed guarded change is reverted. */
+  /** Seconds before an unconfirmed guarded change is reverted (MIN_GUARD_SECONDS..MAX_GUARD_SECONDS). */
   guardSeconds: number
   /** Desired services by name (for check/verify commands). */
   services?: DesiredService[]
+  /** Who runs this provision (user@machine pid N), recorded in the host's lock. */
+  holder?: string
+  /** The state folder on the host (tests run the script in a temporary one). */
+  stateDir?: string
+  /**
+   * A run whose lock may be taken over: provision passes it when the lock's holder is a process
+   * of this machine that is gone (a provision killed with Ctrl-C or SIGKILL). Refused while an
+   * unconfirmed firewall/sshd change of any run still waits for its timer.
+   */
+  takeOver?: string
 }
 
 export function isGuarded(file: DesiredFile): boolean {
@@ -42,25 +73,122 @@ export function rollbackUnit(runId: string): string {
   return `infra-rollback-${runId}`
 }
 
+/** Run ids are ours (time + random hex); anything else would be spliced into shell and unit names. */
+function checkRunId(runId: string): void {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(runId)) throw new Error(`not a run id: ${runId}`)
+}
+
+export function checkGuardSeconds(seconds: number): void {
+  if (!Number.isInteger(seconds) || seconds < MIN_GUARD_SECONDS || seconds > MAX_GUARD_SECONDS) {
+    throw new RangeError(`the confirm timeout must be from ${MIN_GUARD_SECONDS} s to ${MAX_GUARD_SECONDS / 60} min (got ${seconds} s)`)
+  }
+}
+
+/**
+ * Shell lines that put the previous firewall and sshd settings back into effect (after the files
+ * were restored): `nft -f` of the restored ruleset (or, when this run created it, the ruleset that
+ * was live before, saved in `liveDump`), and a reload of sshd.
+ */
+function reapplyLines(services: string[], liveDump: string): string[] {
+  return services.map((s) =>
+    s === 'nftables'
+      ? `if [ -e /etc/nftables.conf ]; then nft -f /etc/nftables.conf; else { echo 'flush ruleset'; cat ${liveDump}; } | nft -f -; fi`
+      : `systemctl reload-or-restart ${shq(s)}`,
+  )
+}
+
+/** Releases the host's lock if this run holds it. */
+function releaseLock(lock: string, run: string): string {
+  return `[ "$(cut -d' ' -f1 ${lock} 2>/dev/null)" = ${shq(run)} ] && rm -f ${lock}`
+}
+
+/**
+ * The command the NEW connection runs to confirm a guarded change. It confirms only while the
+ * rollback has not started and its timer is still pending; the rollback script takes the same
+ * lock, so the two never both succeed.
+ */
+export function confirmScript(runId: string, stateDir = STATE_DIR): string {
+  checkRunId(runId)
+  const base = `${stateDir}/rollback-${runId}`
+  const unit = rollbackUnit(runId)
+  return [
+    `exec 9>>${base}.lock`,
+    `flock -w 10 9 || { echo busy; exit 3; }`,
+    `if [ -e ${base}.started ] || [ -e ${base}.done ]; then echo reverted; exit 1; fi`,
+    `[ "$(systemctl show -p ActiveState --value ${unit}.timer 2>/dev/null)" = active ] || { echo not-pending; exit 1; }`,
+    `touch ${base}.confirmed`,
+    `systemctl stop ${unit}.timer`,
+    `rm -f ${base}.sh`,
+    releaseLock(`${stateDir}/lock`, runId),
+    'echo confirmed',
+  ].join('\n')
+}
+
 export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
   const run = opts.runId
+  checkRunId(run)
+  const sd = opts.stateDir ?? STATE_DIR
+  const guardedChanges = plan.files.filter((c) => c.kind !== 'mode' && isGuarded(c.file))
+  if (guardedChanges.length > 0) checkGuardSeconds(opts.guardSeconds)
+  const unit = rollbackUnit(run)
+  const guardedServices = [...new Set(guardedChanges.flatMap((c) => (c.file.notify ?? []).map((n) => n.service)))]
+  const liveDump = `${sd}/prev/${run}/nftables.live`
+  const secretPaths = plan.files.filter((c) => c.kind !== 'mode' && c.file.secret).map((c) => c.file.path)
   const out: string[] = [
     'set -u',
     'export LC_ALL=C DEBIAN_FRONTEND=noninteractive',
-    `RUN=${shq(run)}; STAGE=${STATE_DIR}/stage/$RUN; PREV=${PREV_DIR}`,
-    `install -d -m 0700 ${STATE_DIR} "$PREV" "$STAGE"`,
-    ': > "$STAGE/replaced"; : > "$STAGE/created"',
+    `RUN=${shq(run)}; SD=${shq(sd)}; STAGE="$SD/stage/$RUN"; PREV="$SD/prev/$RUN"; LOCK="$SD/lock"; PENDING="$SD/pending"`,
+    `install -d -m 0700 "$SD" "$SD/prev" "$SD/stage" "$PENDING"`,
     `say() { printf '%s\\n' "$*"; }`,
-    // Restore every file this run replaced or created, newest first.
+    // 0. The lock: a lease, taken under flock so two runs never both take it.
+    `exec 8>>"$SD/lock.flock"`,
+    `flock -w 10 8 || { say "@@locked	another provision is starting on this host"; exit ${LOCKED_EXIT}; }`,
+    `now=$(date +%s)`,
+    `if [ -s "$LOCK" ]; then read -r l_run l_until l_who < "$LOCK"; ` +
+      `if [ "$l_run" != "$RUN" ] && [ "\${l_until:-0}" -gt "$now" ] 2>/dev/null; then ` +
+      (opts.takeOver
+        ? `if [ "$l_run" != ${shq(opts.takeOver)} ] || systemctl list-units --type=timer --state=active --plain --no-legend 'infra-rollback-*' 2>/dev/null | grep -q .; then say "@@locked	$l_who	$l_run	$l_until"; exit ${LOCKED_EXIT}; fi; `
+        : `say "@@locked	$l_who	$l_run	$l_until"; exit ${LOCKED_EXIT}; `) +
+      `fi; fi`,
+    `printf '%s %s %s\\n' "$RUN" "$((now + ${LOCK_SECONDS}))" ${shq(opts.holder ?? 'infra provision')} > "$LOCK"`,
+    'flock -u 8',
+    // What a run that died left (it could not clean up: SIGKILL, a cut connection): with the lock
+    // held, no other run is applying, so every other stage is stale. Its secret copies and the
+    // backups of secrets it listed are shredded, then it goes.
+    `for d in "$SD"/stage/*; do [ -d "$d" ] || continue; [ "$d" = "$STAGE" ] && continue; ` +
+      `if [ -f "$d/secret" ]; then while read -r f; do [ -f "$f" ] && shred -u -- "$f" 2>/dev/null; rm -f -- "$f"; done < "$d/secret"; fi; ` +
+      `find "$d" -type f -exec shred -u -- {} + 2>/dev/null; rm -rf -- "$d" "$d.armed"; done`,
+    `install -d -m 0700 "$PREV" "$STAGE"`,
+    ': > "$STAGE/replaced"; : > "$STAGE/created"; : > "$STAGE/secret"',
+    // On every exit: shred secret copies (staged and backed up), drop the stage, keep the last
+    // KEEP_RUNS runs' backups (and nothing of the flat layout older versions used), and release
+    // the lock, or, while a guarded change waits for its confirmation, keep it until then.
+    `cleanup() { while read -r f; do [ -f "$f" ] && shred -u -- "$f" 2>/dev/null; rm -f -- "$f"; done < "$STAGE/secret"; rm -rf "$STAGE"; ` +
+      `for d in "$SD"/prev/*; do [ -e "$d" ] || continue; case "\${d##*/}" in [0-9]*T*-*) ;; *) rm -rf -- "$d";; esac; done; ` +
+      `ls -1d "$SD"/prev/[0-9]*T*-* 2>/dev/null | sort -r | tail -n +${KEEP_RUNS + 1} | while read -r d; do rm -rf -- "$d"; done; ` +
+      `if [ -e "$STAGE.armed" ]; then rm -f "$STAGE.armed"; printf '%s %s %s\\n' "$RUN" "$(( $(date +%s) + ${opts.guardSeconds} + 120 ))" ${shq(opts.holder ?? 'infra provision')} > "$LOCK"; else ${releaseLock('"$LOCK"', run)}; fi; }`,
+    'trap cleanup EXIT',
+    // backup PATH: keep the current version under prev/RUN (or note that the file is new).
+    `backup() { if [ -e "$1" ]; then install -d -m 0700 "$PREV$(dirname "$1")" && cp -a "$1" "$PREV$1" && echo "$1" >> "$STAGE/replaced"; else echo "$1" >> "$STAGE/created"; fi; }`,
+    // place INDEX PATH MODE OWNER GROUP: atomically replace (rename in the same folder).
+    `place() { d=$(dirname "$2"); [ -d "$d" ] || install -d -m 0755 "$d"; install -m "$3" -o "$4" -g "$5" "$STAGE/$1" "$2.infra-new" && mv -f "$2.infra-new" "$2" && say "@@done	file	$2"; }`,
+    `put() { backup "$2" && place "$@"; }`,
+    // Restore every file this run replaced or created, newest first; when firewall or sshd files
+    // were installed, put the previous ruleset and sshd settings back in effect before the
+    // automatic rollback is cancelled (if that fails, the timer stays armed and does it).
     `undo() { tac "$STAGE/replaced" 2>/dev/null | while read -r p; do cp -a "$PREV$p" "$p"; done; ` +
       `tac "$STAGE/created" 2>/dev/null | while read -r p; do rm -f -- "$p"; done; ` +
-      `systemctl stop ${rollbackUnit(run)}.timer >/dev/null 2>&1; say "@@undone"; }`,
-    // put INDEX PATH MODE OWNER GROUP: back up, then atomically replace (rename in the same folder).
-    `put() { d=$(dirname "$2"); [ -d "$d" ] || install -d -m 0755 "$d"; ` +
-      `if [ -e "$2" ]; then install -d -m 0700 "$PREV$d"; cp -a "$2" "$PREV$2"; echo "$2" >> "$STAGE/replaced"; else echo "$2" >> "$STAGE/created"; fi; ` +
-      `install -m "$3" -o "$4" -g "$5" "$STAGE/$1" "$2.infra-new" && mv -f "$2.infra-new" "$2" && say "@@done	file	$2"; }`,
+      `if [ -e "$STAGE/guarded" ]; then if reapply > "$STAGE/reapply.log" 2>&1; then systemctl stop ${unit}.timer >/dev/null 2>&1; rm -f "$STAGE.armed"; say "@@reapplied"; ` +
+      `else out "$STAGE/reapply.log"; say "@@error	could not put the previous firewall/sshd settings back in effect: the automatic rollback (${unit}) stays armed and will"; fi; ` +
+      `else systemctl stop ${unit}.timer >/dev/null 2>&1; rm -f "$STAGE.armed"; fi; say "@@undone"; }`,
+    `reapply() { ${guardedServices.length > 0 ? reapplyLines(guardedServices, liveDump).join(' && ') : 'true'}; }`,
     `out() { sed 's/^/@@out\t/' "$1"; }`,
   ]
+  for (const p of secretPaths) {
+    // Staged copies and this run's backup of secret files go at exit; so does the copy that the
+    // flat prev/ layout of older versions kept forever.
+    out.push(`echo "$PREV"${shq(p)} >> "$STAGE/secret"; echo "$SD/prev"${shq(p)} >> "$STAGE/secret"`)
+  }
 
   if (plan.packages.length > 0) {
     const pkgs = plan.packages.map(shq).join(' ')
@@ -79,6 +207,7 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
   changed.forEach((c, i) => {
     indexOf.set(c, i)
     const b64 = Buffer.from(c.file.content, 'utf8').toString('base64').replace(/.{1,76}/g, '$&\n')
+    if (c.file.secret) out.push(`echo "$STAGE/${i}" >> "$STAGE/secret"`)
     out.push(
       `base64 -d > "$STAGE/${i}" <<'INFRA_EOF_${i}'`,
       b64.trimEnd(),
@@ -86,8 +215,16 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       `chmod ${octal(c.file.mode)} "$STAGE/${i}"; chown ${shq(c.file.owner)}:${shq(c.file.group)} "$STAGE/${i}" 2>/dev/null || true`,
     )
   })
-  const putLine = (c: FileChange) =>
-    `put ${indexOf.get(c)} ${shq(c.file.path)} ${octal(c.file.mode)} ${shq(c.file.owner)} ${shq(c.file.group)} || { undo; say "@@error	could not install ${c.file.path}"; exit 5; }`
+  // Before any file is installed: the services this run will reload or restart. A marker is
+  // cleared only once its service passed the action (and its verify check); the fact script
+  // reports the rest, so the next run reloads what an interrupted run did not.
+  for (const svc of plan.services) {
+    const action = svc.actions.includes('restart') ? 'restart' : svc.actions.includes('reload') ? 'reload' : undefined
+    if (action) out.push(`echo ${action} > "$PENDING"/${shq(svc.name)}`)
+  }
+  const fileArgs = (c: FileChange) => `${indexOf.get(c)} ${shq(c.file.path)} ${octal(c.file.mode)} ${shq(c.file.owner)} ${shq(c.file.group)}`
+  const onFail = (c: FileChange) => `|| { undo; say "@@error	could not install ${c.file.path}"; exit 5; }`
+  const putLine = (c: FileChange) => `put ${fileArgs(c)} ${onFail(c)}`
 
   const plain = changed.filter((c) => !c.file.validate && !isGuarded(c.file))
   const validated = changed.filter((c) => c.file.validate && !isGuarded(c.file))
@@ -105,31 +242,29 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
   for (const c of validated) out.push(putLine(c))
 
   if (guarded.length > 0) {
-    const unit = rollbackUnit(run)
-    const restore = guarded
-      .map((c) =>
-        c.before?.exists
-          ? `cp -a ${shq(PREV_DIR + c.file.path)} ${shq(c.file.path)}`
-          : `rm -f ${shq(c.file.path)}`,
-      )
-      .join('\n')
-    const reapply = [...new Set(guarded.flatMap((c) => (c.file.notify ?? []).map((n) => n.service)))]
-      .map((s) => (s === 'nftables' ? 'nft -f /etc/nftables.conf' : `systemctl reload-or-restart ${shq(s)}`))
-      .join('\n')
+    // Back up first, then arm: the timer must never restore a backup that is not there yet.
+    for (const c of guarded) out.push(`backup ${shq(c.file.path)} ${onFail(c)}`)
+    if (guardedServices.includes('nftables')) out.push(`nft list ruleset > ${liveDump} 2>/dev/null || : > ${liveDump}`)
+    const restore = guarded.map((c) => (c.before?.exists ? `cp -a "$PREV"${shq(c.file.path)} ${shq(c.file.path)}` : `rm -f ${shq(c.file.path)}`))
+    const base = `${sd}/rollback-${run}`
     out.push(
-      `cat > ${STATE_DIR}/rollback-$RUN.sh <<'INFRA_ROLLBACK'`,
-      '#!/bin/sh',
-      '# Written by infra provision: restores the previous firewall/sshd files unless the change was confirmed.',
-      restore,
-      reapply,
-      `logger -t infra "rolled back unconfirmed change ${run}"`,
-      `echo reverted > ${STATE_DIR}/rollback-${run}.done`,
-      'INFRA_ROLLBACK',
-      `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s --timer-property=AccuracySec=100ms /bin/sh ${STATE_DIR}/rollback-$RUN.sh > "$STAGE/guard.log" 2>&1 || ` +
+      `{ echo '#!/bin/sh'`,
+      `echo '# Written by infra provision: restores the previous firewall/sshd files unless the change was confirmed.'`,
+      // The same lock as the confirmation: one of the two wins, never both.
+      `echo ${shq(`exec 9>>${base}.lock; flock 9; [ -e ${base}.confirmed ] && exit 0; echo started > ${base}.started`)}`,
+      ...restore.map((l) => `echo ${shq(l.replaceAll('"$PREV"', `${sd}/prev/${run}`))}`),
+      ...reapplyLines(guardedServices, liveDump).map((l) => `echo ${shq(l)}`),
+      `echo ${shq(`logger -t infra "rolled back unconfirmed change ${run}"`)}`,
+      `echo ${shq(`echo reverted > ${base}.done`)}`,
+      `echo ${shq(releaseLock(`${sd}/lock`, run))}`,
+      `} > ${shq(base + '.sh')}`,
+      `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s --timer-property=AccuracySec=100ms /bin/sh ${shq(base + '.sh')} > "$STAGE/guard.log" 2>&1 || ` +
         `{ out "$STAGE/guard.log"; undo; say "@@error	could not arm the automatic rollback (systemd-run)"; exit 6; }`,
+      `touch "$STAGE.armed"`,
       `say "@@armed	${unit}	${opts.guardSeconds}"`,
+      `: > "$STAGE/guarded"`,
     )
-    for (const c of guarded) out.push(putLine(c))
+    for (const c of guarded) out.push(`place ${fileArgs(c)} ${onFail(c)}`)
   }
 
   for (const c of plan.files.filter((f) => f.kind === 'mode')) {
@@ -141,13 +276,14 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
     out.push(`d=$(dirname ${shq(p)}); install -d -m 0700 "$PREV$d"; cp -a ${shq(p)} "$PREV"${shq(p)} 2>/dev/null; rm -f -- ${shq(p)} && say "@@done	remove	${p}"`)
   }
 
-  if (changed.some((c) => c.file.path.startsWith('/etc/systemd/'))) out.push('systemctl daemon-reload')
+  // daemon-reload when a unit file changed: DesiredFile.daemonReload, or any file under /etc/systemd.
+  if (changed.some((c) => c.file.daemonReload || c.file.path.startsWith('/etc/systemd/'))) out.push('systemctl daemon-reload')
   const byName = new Map((opts.services ?? []).map((s) => [s.name, s]))
   if (plan.services.length > 0) out.push(`say "@@step	services"`)
   for (const svc of plan.services) {
     const desired = byName.get(svc.name)
+    const name = shq(svc.name)
     for (const action of svc.actions) {
-      const name = shq(svc.name)
       const needsCheck = desired?.check && ['reload', 'restart', 'start'].includes(action)
       if (needsCheck) {
         out.push(
@@ -176,13 +312,14 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
         reloading ? `n=50; [ "$act" = reload ] && n=15` : 'n=50',
         wait('$n'),
         ...(reloading
-          ? [`if [ $ok = 0 ] && [ "$act" = reload ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait('50')}; fi`]
+          ? [`if [ $ok = 0 ] && [ "$act" = reload ]; then systemctl restart ${name} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait('50')}; fi`]
           : []),
         `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
       )
     }
+    out.push(`rm -f "$PENDING"/${name}`)
   }
-  out.push(`rm -rf "$STAGE"`, `touch ${PROVISIONED_MARKER}`, 'say "@@ok"')
+  out.push(`touch ${sd === STATE_DIR ? PROVISIONED_MARKER : `${sd}/provisioned`}`, 'say "@@ok"')
   return out.join('\n') + '\n'
 }
 
@@ -196,6 +333,10 @@ export interface ApplyReport {
   output: string[]
   armed?: {unit: string; seconds: number}
   undone: boolean
+  /** After a failure, the previous firewall/sshd settings were put back in effect. */
+  reapplied?: boolean
+  /** Another run holds the host's lock: who, which run, and until when (epoch seconds). */
+  locked?: {holder: string; run?: string; until?: number}
 }
 
 export function parseApplyOutput(stdout: string): ApplyReport {
@@ -220,6 +361,12 @@ export function parseApplyOutput(stdout: string): ApplyReport {
         break
       case '@@undone':
         r.undone = true
+        break
+      case '@@reapplied':
+        r.reapplied = true
+        break
+      case '@@locked':
+        r.locked = {holder: f[0] ?? '', ...(f[1] ? {run: f[1]} : {}), ...(f[2] ? {until: Number(f[2])} : {})}
         break
       case '@@ok':
         r.ok = true

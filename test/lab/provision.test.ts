@@ -235,7 +235,7 @@ describe('templates the operator edits', () => {
     const cut = src.replace(/(iif lo accept\n)/, '$1        tcp dport 22 ct state new drop\n')
     expect(cut).not.toBe(src)
     await writeFile(path.join(overrides(), 'nftables/web.nft.hbs'), cut)
-    const r = await cli(['provision', '--yes', '--host', 'web2', '--confirm-timeout', '8s', '--json'], {allowFail: true})
+    const r = await cli(['provision', '--yes', '--host', 'web2', '--confirm-timeout', '10s', '--json'], {allowFail: true})
     expect(r.code).toBe(1)
     const web2 = JSON.parse(r.stdout).hosts[0]
     expect(web2.reverted).toBe(true)

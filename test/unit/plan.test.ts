@@ -253,8 +253,25 @@ describe('applyScript', () => {
     expect(at("put 1 '/etc/haproxy/certs/x.pem'")).toBeLessThan(at('haproxy -c -f "$STAGE/0"'))
     expect(at('haproxy -c -f "$STAGE/0"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
     expect(at('nft -c -f "$STAGE/2"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))
-    expect(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s --timer-property=AccuracySec=100ms')).toBeLessThan(at("put 2 '/etc/nftables.conf'"))
-    expect(at("put 2 '/etc/nftables.conf'")).toBeLessThan(at('systemctl reload-or-restart'))
+    // The guarded file is backed up before the timer is armed, and installed after it.
+    expect(at("backup '/etc/nftables.conf'")).toBeLessThan(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s --timer-property=AccuracySec=100ms'))
+    expect(at('systemd-run --quiet --unit=infra-rollback-r1 --on-active=20s --timer-property=AccuracySec=100ms')).toBeLessThan(at("place 2 '/etc/nftables.conf'"))
+    expect(at("place 2 '/etc/nftables.conf'")).toBeLessThan(at('systemctl reload-or-restart'))
+  })
+
+  it('refuses a confirm timeout under 10 s (or over 30 min) when a guarded file changes', () => {
+    expect(() => applyScript(plan, {runId: 'r1', guardSeconds: 0})).toThrow(/from 10 s to 30 min/)
+    expect(() => applyScript(plan, {runId: 'r1', guardSeconds: 9})).toThrow(/from 10 s to 30 min/)
+    expect(() => applyScript(plan, {runId: 'r1', guardSeconds: 1801})).toThrow(/from 10 s to 30 min/)
+    expect(() => applyScript(plan, {runId: 'r1', guardSeconds: 10})).not.toThrow()
+  })
+
+  it('after a failure, puts the previous firewall and sshd settings back in effect before it cancels the rollback timer', () => {
+    const undo = script.split('\n').find((l) => l.startsWith('undo() {'))!
+    expect(undo.indexOf('reapply')).toBeGreaterThan(-1)
+    expect(undo.indexOf('reapply')).toBeLessThan(undo.indexOf('systemctl stop infra-rollback-r1.timer'))
+    const reapply = script.split('\n').find((l) => l.startsWith('reapply() {'))!
+    expect(reapply).toContain('nft -f /etc/nftables.conf')
   })
 
   it('never carries a secret in clear text', () => {
