@@ -107,7 +107,8 @@ export const HOST_CHECKS: HostCheck[] = [
       if (s.get('kbdinteractiveauthentication') === 'yes') bad.push('kbdinteractiveauthentication yes')
       if (s.get('permitemptypasswords') === 'yes') bad.push('permitemptypasswords yes')
       const root = s.get('permitrootlogin')
-      if (root !== 'without-password' && root !== 'prohibit-password' && root !== 'no') bad.push(`permitrootlogin ${root}`)
+      // forced-commands-only: web nodes when ssh.user is not root (only the agents' key, with its forced command).
+      if (root !== 'without-password' && root !== 'prohibit-password' && root !== 'no' && root !== 'forced-commands-only') bad.push(`permitrootlogin ${root}`)
       if (s.get('pubkeyauthentication') === 'no') bad.push('pubkeyauthentication no')
       const lists: [string, string[]][] = [
         ['kexalgorithms', SSHD_ALGORITHMS.kex],

@@ -84,7 +84,7 @@ export async function doctor(loaded: LoadedInventory, opts: DoctorOptions = {}):
   const desiredOf = new Map<string, HostDesiredState>(prepared.map((p) => [p.spec.name, p.desired]))
 
   const fleet = openFleet(loaded, {
-    onHostKeyNew: (e) => opts.onHostKeyNew?.(`${e.host.name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`),
+    onHostKeyNew: (e) => opts.onHostKeyNew?.(e.message),
   })
   let gathered: Map<string, Gathered>
   let external: ExternalFacts | undefined

@@ -37,7 +37,7 @@ bad target or inventory.`
 
   static override flags = {
     timeout: Flags.string({
-      description: 'Stop the command on a host after this long (e.g. 30s, 5m). Default: no limit.',
+      description: 'Stop the command on a host after this long, at most 24h (e.g. 30s, 5m). Default: no limit.',
     }),
   }
 
@@ -52,8 +52,11 @@ bad target or inventory.`
     let timeoutMs: number | undefined
     if (flags.timeout !== undefined) {
       const {durationMs} = await import('../inventory/schema.js')
-      if (!/^\d+(s|m|h)$/.test(flags.timeout)) throw new UsageError(`--timeout ${flags.timeout}: not a duration`, {hint: 'Use a number followed by s, m or h, e.g. 30s.'})
+      const hint = 'Use a whole number followed by s, m or h, from 1s to 24h, e.g. 30s.'
+      if (!/^[1-9]\d*(s|m|h)$/.test(flags.timeout)) throw new UsageError(`--timeout ${flags.timeout}: not a duration`, {hint})
       timeoutMs = durationMs(flags.timeout)
+      // Node's timers hold at most 2^31-1 ms (24.8 days); beyond that they fire at once.
+      if (timeoutMs > 24 * 3_600_000) throw new UsageError(`--timeout ${flags.timeout} is too long: at most 24h`, {hint})
     }
 
     const {loadInventory} = await import('../inventory/load.js')
@@ -78,7 +81,7 @@ bad target or inventory.`
     const runs = await runOnTargets(loaded, args.target, command, {
       timeoutMs,
       collect: json,
-      onHostKeyNew: (e) => this.info(`${e.host.name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`),
+      onHostKeyNew: (e) => this.info(e.message),
       onOutput: json ? undefined : (host, stream, chunk) => prefixer(host, stream).push(chunk),
     })
 

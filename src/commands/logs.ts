@@ -89,7 +89,7 @@ others are still shown), 2 for a bad flag, target or inventory (nothing is conne
         plans,
         order: flags.follow || plans.length === 1 ? 'arrival' : 'time',
         signal: stop.signal,
-        onHostKeyNew: (e) => this.info(`${e.host.name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`),
+        onHostKeyNew: (e) => this.info(e.message),
         onEntry: (e) => {
           if (stop.signal.aborted) return
           process.stdout.write(

@@ -39,7 +39,7 @@ Exit status: the shell's or the command's own exit status (as with ssh); 1 when 
     const {interactiveShell, runAttached} = await import('../ssh/interactive.js')
     const loaded = await loadInventory(flags.config)
     const {fleet, conn} = await connectOne(loaded, args.host, {
-      onHostKeyNew: (e) => this.info(`${e.host.name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`),
+      onHostKeyNew: (e) => this.info(e.message),
     })
     try {
       process.exitCode = words.length > 0 ? await runAttached(conn, words.join(' ')) : await interactiveShell(conn)

@@ -126,8 +126,16 @@ export function crossCheck(raw: unknown): CrossIssue[] {
     add(['web', 'nodes'], 'every node has standby: true; at least one web node must be active')
   }
 
-  // Ports that would collide.
+  // ssh.hostKeys names hosts: a typo would leave the host it meant unchecked on first contact.
   const ssh = rec(inv.ssh)
+  const hostKeys = rec(ssh?.hostKeys)
+  if (hostKeys) {
+    for (const name of Object.keys(hostKeys)) {
+      if (!names.has(name)) add(['ssh', 'hostKeys', name], `no host of this inventory is named ${q(name)} (hosts: ${[...names.keys()].join(', ')})`)
+    }
+  }
+
+  // Ports that would collide.
   const sshPort = ssh && ssh.port !== undefined ? int(ssh.port) : 22
   if (sshPort === 80 || sshPort === 443) {
     add(['ssh', 'port'], `${sshPort} is taken by HAProxy on the bastion (ports 80 and 443); choose another SSH port`)

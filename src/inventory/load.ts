@@ -18,7 +18,7 @@ export interface LoadedInventory {
 
 export interface LoadOptions {
   /**
-   * Check the files the inventory names (ssh.privateKey, tls.cert, tls.key): they exist, can be
+   * Check the files the inventory names (ssh.privateKey, tls.cert, tls.key, auth.key): they exist, can be
    * read, and private keys are not readable by other users. Default true.
    */
   checkFiles?: boolean

@@ -40,7 +40,43 @@ export function expected(what: string, detail?: string) {
 const DURATION = /^[1-9]\d*(s|m|h)$/
 const durationError = expected('a duration', 'a whole number followed by s, m or h, e.g. "30s", "5m", "1h"')
 
-export const duration = z.string({error: durationError}).regex(DURATION, {error: durationError})
+/**
+ * The longest duration anything that reads one can take: Node's timers and HAProxy's timeouts and
+ * stick-table expiries hold at most 2^31-1 ms (about 24.8 days); a longer one overflows (Node
+ * fires after 1 ms, `haproxy -c` refuses the file).
+ */
+export const DURATION_CEILING = '596h'
+
+/**
+ * A duration of at most `max`: `"1000h" is too long (at most 1h)`. Every duration key has its
+ * own maximum (the reason is in its description); none may exceed DURATION_CEILING.
+ */
+export function durationUpTo(max: string) {
+  const limit = durationMs(max)
+  if (limit > durationMs(DURATION_CEILING)) throw new Error(`durationUpTo(${max}): above the ceiling ${DURATION_CEILING}`)
+  return z
+    .string({error: durationError})
+    .regex(DURATION, {error: durationError, abort: true})
+    .refine((d) => !DURATION.test(d) || durationMs(d) <= limit, {error: (iss) => `${show(iss.input)} is too long (at most ${max})`})
+}
+
+/** Any duration a timer or HAProxy can hold; a key should prefer durationUpTo with its own maximum. */
+export const duration = durationUpTo(DURATION_CEILING)
+
+/**
+ * web.healthCheck.path: the one rule for the health path, shared by the renderers (bastion.ts
+ * asserts it). It goes into haproxy.cfg (`http-check send ... uri`, an ACL), nginx (`location =`),
+ * the agents' shell (quoted) and curl URLs, so: letters, digits and . _ ~ / - only; no empty or dot
+ * segment (nginx merges slashes and resolves dots before matching `location =`, so such a path
+ * would never match and every node would fail its check); at most HEALTH_PATH_MAX characters.
+ */
+export const HEALTH_PATH_MAX = 128
+const healthPathError = expected('a plain URL path', `"/" then letters, digits and . _ ~ / - only, at most ${HEALTH_PATH_MAX} characters, e.g. "/healthz"`)
+export const healthPathSchema = z
+  .string({error: healthPathError})
+  .max(HEALTH_PATH_MAX, {error: healthPathError, abort: true})
+  .regex(/^\/[\w.~\/-]*$/, {error: healthPathError, abort: true})
+  .regex(/^(?!.*\/\/)(?!.*\/\.\.?(\/|$))/, {error: (iss) => `${show(iss.input)} has an empty, "." or ".." segment, which nginx normalizes away, so the check would never match (e.g. "/healthz")`})
 
 export const ipv4 = z.ipv4({error: expected('an IPv4 address')})
 
@@ -60,6 +96,16 @@ const port = (what = 'a port number from 1 to 65535') => z.int({error: expected(
 const wholeNumber = (min: number, max: number) => z.int({error: expected(`a whole number from ${min} to ${max}`)}).min(min).max(max)
 const and = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`)
 
+/**
+ * The most entries of a list HAProxy gets on one line: it reads at most 64 words a line (the
+ * rest is cut off and `haproxy -c` fails), and the longest such line (a rule's roles) has 15 words besides the list.
+ */
+export const HAPROXY_LIST_MAX = 40
+/** For `.max(n, tooMany(n, 'aliases'))` on a list: `has 60 aliases; at most 40 (...)`. */
+const tooMany = (n: number, what: string, why = 'HAProxy reads at most 64 words on one line') => ({
+  error: (iss: {input?: unknown}) => `has ${Array.isArray(iss.input) ? iss.input.length : 'too many'} ${what}; at most ${n} (${why})`,
+})
+
 /** A mapping that allows only its own keys; its error message names the required and the optional keys. */
 function mappingOf<T extends Record<string, z.ZodType>>(shape: T) {
   const keys = Object.keys(shape)
@@ -73,6 +119,10 @@ function mappingOf<T extends Record<string, z.ZodType>>(shape: T) {
   })
 }
 
+const fingerprintError = expected('a host key fingerprint', '"SHA256:" and 43 characters, as `ssh-keygen -lf` prints it')
+/** A host key fingerprint as `ssh-keygen -lf` prints it (src/ssh/known-hosts.ts FINGERPRINT_RE). */
+const hostKeyFingerprint = z.string({error: fingerprintError}).regex(/^SHA256:[A-Za-z0-9+/]{43}$/, {error: fingerprintError})
+
 export const sshSchema = mappingOf({
   user: z
     .string({error: expected('a user name', 'e.g. "root" or "deploy"')})
@@ -85,8 +135,27 @@ export const sshSchema = mappingOf({
     .min(1, {error: expected('a path to a private key file')})
     .optional()
     .describe('Path to the operator private key, relative to the inventory (~/ allowed). Omit to use the ssh-agent (SSH_AUTH_SOCK).'),
-  connectTimeout: duration.default('10s').describe('How long to wait for a host to answer.'),
+  connectTimeout: durationUpTo('5m')
+    .default('10s')
+    .describe('How long to wait for a host to answer. At most 5m: a host silent that long is down, not slow.'),
   parallel: wholeNumber(1, 64).default(10).describe('How many hosts are worked on at once.'),
+  hostKeys: z
+    .record(
+      nodeName,
+      z
+        .array(hostKeyFingerprint, {error: expected('a list of host key fingerprints', 'e.g. ["SHA256:..."]')})
+        .min(1, {error: 'is empty (expected at least one host key fingerprint, e.g. ["SHA256:..."])'}),
+      {
+        error: (iss) =>
+          iss.code === 'invalid_key'
+            ? `${show(iss.input)} is not a host name (lowercase letters, digits and "-", starting with a letter)`
+            : expected('a mapping of host names to lists of host key fingerprints', 'e.g. {bastion: ["SHA256:..."]}')(iss),
+      },
+    )
+    .optional()
+    .describe(
+      'Host key fingerprints each host must present, first contact included (host name → list of `SHA256:...`, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints them on the host\'s console). A host without an entry is pinned on first use.',
+    ),
 }).describe('How to reach the hosts. Keys only: infra never sends a password.')
 
 export const bastionSchema = mappingOf({
@@ -113,12 +182,12 @@ export const webNodeSchema = mappingOf({
 })
 
 export const healthCheckSchema = mappingOf({
-  path: z
-    .string({error: expected('a URL path starting with "/"', 'e.g. "/healthz"')})
-    .regex(/^\/\S*$/, {error: expected('a URL path starting with "/"', 'e.g. "/healthz"')})
+  path: healthPathSchema
     .default('/healthz')
-    .describe('Path HAProxy requests (GET, expects 200) on every web node.'),
-  interval: duration.default('2s').describe('Time between two checks of a node.'),
+    .describe(`Path HAProxy requests (GET, expects 200) on every web node: letters, digits and . _ ~ / - only, no empty, "." or ".." segment, at most ${HEALTH_PATH_MAX} characters.`),
+  interval: durationUpTo('1h')
+    .default('2s')
+    .describe('Time between two checks of a node. At most 1h: a dead node stays in the pool for fall times this long.'),
   fall: wholeNumber(1, 100).default(3).describe('Failed checks in a row before a node is taken out.'),
   rise: wholeNumber(1, 100).default(2).describe('Passed checks in a row before a node is put back.'),
 })
@@ -131,10 +200,10 @@ export const webSchema = mappingOf({
     .optional()
     .describe('When set, nginx proxies to an application listening on this local port of each node.'),
   healthCheck: healthCheckSchema,
-  timeout: duration
+  timeout: durationUpTo('1h')
     .default('30s')
     .describe(
-      'How long HAProxy waits for a node to answer a request (timeout server). A GET, HEAD or OPTIONS still unanswered then is retried on another node; shorter means less wait when a node hangs or vanishes, but a slower answer is cut off.',
+      'How long HAProxy waits for a node to answer a request (timeout server). A GET, HEAD or OPTIONS still unanswered then is retried on another node; shorter means less wait when a node hangs or vanishes, but a slower answer is cut off. At most 1h (HAProxy\'s idle limit for WebSockets, timeout tunnel): a client waits up to 4 times this long when nodes hang.',
     ),
   nodes: z
     .array(webNodeSchema, {error: expected('a list of web nodes', 'each with name and address')})
@@ -149,8 +218,12 @@ export const scalingSchema = mappingOf({
     .max(100)
     .default(80)
     .describe('Average CPU use of the active nodes above which one standby node is started.'),
-  sustainFor: duration.default('5m').describe('How long the CPU use must stay above cpuPercent before scaling up.'),
-  recheckEvery: duration.default('15m').describe('After a scale-up, how long to wait before deciding again.'),
+  sustainFor: durationUpTo('24h')
+    .default('5m')
+    .describe('How long the CPU use must stay above cpuPercent before scaling up. At most 24h: the scaler keeps that long a history of samples.'),
+  recheckEvery: durationUpTo('24h')
+    .default('15m')
+    .describe('After a scale-up, how long to wait before deciding again. At most 24h: a longer pause is `infra scale pause`.'),
   min: wholeNumber(1, 1000).default(1).describe('Fewest active web nodes.'),
   max: wholeNumber(1, 1000)
     .optional()
@@ -166,7 +239,9 @@ export const scalingSchema = mappingOf({
   .describe('Scale-up: start standby nodes when the active ones stay busy.')
 
 export const healingSchema = mappingOf({
-  every: duration.default('1m').describe('How often the healer checks every node.'),
+  every: durationUpTo('1h')
+    .default('1m')
+    .describe('How often the healer checks every node. At most 1h: a failed node waits up to this long for its first restart.'),
   attempts: wholeNumber(1, 20).default(3).describe('Restart attempts on a failed node before a standby node replaces it.'),
 })
   .prefault({})
@@ -194,19 +269,40 @@ export const tlsSchema = mappingOf({
 
 export type TlsConfig = {mode: 'self-signed'; days: number} | {mode: 'files'; cert: string; key: string}
 
+const smtpUserError = expected('an SMTP user name', 'printable ASCII without spaces, ", \\ or :, at most 256 characters, e.g. "alerts@example.com"')
+
 export const alertsSchema = mappingOf({
   email: z.email({error: expected('an e-mail address')}).optional().describe('Where alert e-mails go.'),
+  // Refused: a webhook URL is a bearer secret (Slack and most chat hooks); it belongs in the
+  // environment (webhookEnv), never in the inventory, a plan diff or the bastion's scripts.
   webhook: z
-    .url({protocol: /^https?$/, error: expected('an http:// or https:// URL')})
+    .never({
+      // The value is not echoed: it is the secret.
+      error: (iss) =>
+        `${typeof iss.input === 'string' ? 'a URL' : show(iss.input)} is not accepted here any more: a webhook URL is a secret (anyone who has it can post to it), so it must not be in the inventory. Move the URL to an environment variable and set alerts.webhookEnv: NAME (e.g. export INFRA_ALERT_WEBHOOK=... and alerts.webhookEnv: INFRA_ALERT_WEBHOOK)`,
+    })
     .optional()
-    .describe('URL that receives a JSON POST for every alert.'),
+    .describe('Removed (refused): put the URL in an environment variable and name it in alerts.webhookEnv.'),
+  webhookEnv: z
+    .string({error: expected('an environment variable name', 'e.g. "INFRA_ALERT_WEBHOOK"')})
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "INFRA_ALERT_WEBHOOK"')})
+    .optional()
+    .describe(
+      'Environment variable holding the http(s) URL that receives a JSON POST for every alert, read at provision time (stored on the bastion, mode 600; never shown or logged).',
+    ),
   smtp: mappingOf({
     url: z
       .string({error: expected('an smtp:// or smtps:// URL', 'e.g. "smtp://mail.example.com:587"')})
       .regex(/^smtps?:\/\/[^\s/@]+(:\d{1,5})?\/?$/, {error: expected('an smtp:// or smtps:// URL', 'e.g. "smtp://mail.example.com:587"')})
       .describe('SMTP server the bastion sends alert e-mails through (curl).'),
     from: z.email({error: expected('an e-mail address')}).optional().describe('Sender address. Default: infra@<domain>.'),
-    user: z.string({error: expected('a user name')}).min(1).optional().describe('SMTP user name, when the server needs a login.'),
+    // It goes into curl's config (`user = "USER:PASSWORD"`): no quote, backslash, colon (the
+    // user/password separator), space or control character; e-mail addresses fit.
+    user: z
+      .string({error: smtpUserError})
+      .regex(/^[!#-9;-[\]-~]{1,256}$/, {error: smtpUserError})
+      .optional()
+      .describe('SMTP user name, when the server needs a login: printable ASCII without spaces, ", \\ or : (e.g. an e-mail address).'),
     passwordEnv: z
       .string({error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
@@ -224,11 +320,15 @@ const addressOrNetwork = z.union([z.ipv4(), z.cidrv4()], {error: expected('an IP
 export const limitsSchema = mappingOf({
   enabled: z.boolean({error: expected('true or false')}).default(true).describe('Per-address flood limits at the bastion (on by default).'),
   requests: wholeNumber(1, 1_000_000).default(100).describe('Requests one address may send per window; above it HAProxy answers 429.'),
-  window: duration.default('10s').describe('The window over which requests are counted.'),
+  window: durationUpTo('1h')
+    .default('10s')
+    .describe('The window over which requests are counted. At most 1h: a flood limit counts seconds to minutes; a longer window keeps every address in memory as long.'),
   banAfter: wholeNumber(0, 1_000_000)
     .default(100)
     .describe('Requests refused with 429 within one window before the address is banned. 0: never ban.'),
-  banFor: duration.default('10m').describe('How long an automatic ban lasts.'),
+  banFor: durationUpTo('168h')
+    .default('10m')
+    .describe('How long an automatic ban lasts. At most 168h (a week; HAProxy\'s stick tables expire entries after at most 24.8 days): ban longer by hand with `infra ban`.'),
   banAction: z
     .enum(['deny', 'tarpit'], {error: expected('"deny" or "tarpit"')})
     .default('deny')
@@ -236,13 +336,15 @@ export const limitsSchema = mappingOf({
   connections: wholeNumber(1, 1_000_000).default(100).describe('Concurrent requests one address may have open; above it HAProxy answers 429.'),
   allow: z
     .array(addressOrNetwork, {error: expected('a list of IPv4 addresses or networks')})
+    .max(HAPROXY_LIST_MAX, tooMany(HAPROXY_LIST_MAX, 'entries', 'HAProxy reads at most 64 words on one line; list networks instead of their addresses'))
     .default([])
-    .describe('Addresses or networks never limited nor banned (monitoring, office).'),
+    .describe(`Addresses or networks never limited nor banned (monitoring, office). At most ${HAPROXY_LIST_MAX} (one HAProxy line).`),
 })
   .prefault({})
   .describe('Flood limits and bans at the bastion (HAProxy stick tables).')
 
 const originError = expected('an origin', 'scheme, host and optional port, e.g. "https://app.example.com" or "https://*.example.com"')
+const corsOrigin = z.string({error: originError}).regex(/^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, {error: originError})
 const headerName = z
   .string({error: expected('an HTTP header name', 'e.g. "Content-Type"')})
   .regex(/^[A-Za-z0-9-]+$/, {error: expected('an HTTP header name', 'e.g. "Content-Type"')})
@@ -250,11 +352,19 @@ const headerName = z
 export const corsSchema = mappingOf({
   origins: z
     .array(
-      z.string({error: originError}).regex(/^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, {error: originError}),
+      corsOrigin,
       {error: expected('a list of origins')},
     )
+    .max(HAPROXY_LIST_MAX, tooMany(HAPROXY_LIST_MAX, 'origins', 'HAProxy reads at most 64 words on one line; use a pattern such as "https://*.example.com"'))
     .default([])
-    .describe('Origins allowed to call the site from a browser (exact, or "https://*.example.com"). Empty: CORS off. https://<domain> is always allowed.'),
+    .describe(`Origins allowed to call the site from a browser (exact, or "https://*.example.com"). Empty: CORS off. https://<domain> is always allowed. At most ${HAPROXY_LIST_MAX} (one HAProxy line).`),
+  websocketOrigins: z
+    .array(corsOrigin, {error: expected('a list of origins')})
+    .max(HAPROXY_LIST_MAX, tooMany(HAPROXY_LIST_MAX, 'origins', 'HAProxy reads at most 64 words on one line; use a pattern such as "https://*.example.com"'))
+    .default([])
+    .describe(
+      `Origins allowed to open a WebSocket (same forms as origins). Set: an "Upgrade: websocket" request without Origin or from another origin gets 403, even with CORS off. https://<domain> is always allowed. At most ${HAPROXY_LIST_MAX} (one HAProxy line).`,
+    ),
   methods: z
     .array(
       z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], {error: expected('an HTTP method', 'GET, HEAD, POST, PUT, PATCH or DELETE')}),
@@ -267,7 +377,9 @@ export const corsSchema = mappingOf({
     .default(['Content-Type', 'Authorization'])
     .describe('Request headers a preflight allows.'),
   credentials: z.boolean({error: expected('true or false')}).default(false).describe('Allow cookies and Authorization (Access-Control-Allow-Credentials: true).'),
-  maxAge: duration.default('10m').describe('How long a browser may cache a preflight answer.'),
+  maxAge: durationUpTo('24h')
+    .default('10m')
+    .describe('How long a browser may cache a preflight answer. At most 24h: browsers cap it anyway (Firefox 24h, Chromium 2h).'),
 })
   .prefault({})
   .describe('Cross-origin requests (CORS), answered and enforced at the bastion.')
@@ -286,8 +398,9 @@ export const authRuleSchema = mappingOf({
   methods: z.array(httpMethod, {error: expected('a list of HTTP methods')}).optional().describe('Only these methods (default: all).'),
   roles: z
     .array(claimValue, {error: expected('a list of role names')})
+    .max(HAPROXY_LIST_MAX, tooMany(HAPROXY_LIST_MAX, 'roles'))
     .default([])
-    .describe('Roles allowed (the role claim must be one of them). Empty: any valid token.'),
+    .describe(`Roles allowed (the role claim must be one of them). Empty: any valid token. At most ${HAPROXY_LIST_MAX} (one HAProxy line).`),
 })
 
 export const authSchema = mappingOf({
@@ -320,8 +433,9 @@ export const inventoryObject = mappingOf({
   domain: hostname.describe('The apex domain served by the fleet.'),
   aliases: z
     .array(hostname, {error: expected('a list of domain names')})
+    .max(HAPROXY_LIST_MAX, tooMany(HAPROXY_LIST_MAX, 'aliases'))
     .default([])
-    .describe('Other names (e.g. www.example.com), redirected to the domain.'),
+    .describe(`Other names (e.g. www.example.com), redirected to the domain. At most ${HAPROXY_LIST_MAX} (one HAProxy line).`),
   ssh: sshSchema.prefault({}),
   bastion: bastionSchema,
   web: webSchema,

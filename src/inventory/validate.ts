@@ -40,7 +40,7 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /**
    * The inventory's folder. When given, the files the inventory names (ssh.privateKey, tls.cert,
-   * tls.key) must exist and be readable, and private keys must not be readable by other users.
+   * tls.key, auth.key) must exist and be readable, and private keys must not be readable by other users.
    */
   baseDir?: string
 }
@@ -316,9 +316,32 @@ export function resolveInventoryPath(dir: string, p: string): string {
   return path.resolve(dir, p)
 }
 
+/**
+ * Why a file cannot be read, from the error of a stat, open or read of `abs`: a short reason
+ * (`cannot read ABS: REASON`) and what to do, so no one sees a bare errno.
+ */
+export function whyUnreadable(error: unknown, abs: string): {reason: string; fix: string} {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  switch (code) {
+    case 'ENOENT':
+      return {reason: 'no such file', fix: 'check the path (in the inventory, a path is relative to its folder; ~/ is your home folder)'}
+    case 'EISDIR':
+      return {reason: 'it is a folder, not a file', fix: 'name the file itself, not its folder'}
+    case 'EACCES':
+    case 'EPERM':
+      return {reason: 'permission denied', fix: `make it readable by the user running infra (e.g. chmod u+r ${abs}; every folder above it needs x)`}
+    case 'ENOTDIR':
+      return {reason: 'a part of the path is a file, not a folder', fix: 'check the path'}
+    case 'ELOOP':
+      return {reason: 'too many levels of symbolic links (a loop?)', fix: `check where the links lead: ls -l ${abs}`}
+    default:
+      return {reason: code ?? (error instanceof Error ? error.message : String(error)), fix: `check that ${abs} is a readable file`}
+  }
+}
+
 function checkFiles(raw: unknown, dir: string): CrossIssue[] {
   const issues: CrossIssue[] = []
-  const inv = raw as {ssh?: {privateKey?: unknown}; tls?: {mode?: unknown; cert?: unknown; key?: unknown}}
+  const inv = raw as {ssh?: {privateKey?: unknown}; tls?: {mode?: unknown; cert?: unknown; key?: unknown}; auth?: {alg?: unknown; key?: unknown}}
   const key = inv.ssh?.privateKey
   if (typeof key === 'string' && key !== '') {
     const problem = checkFile(dir, key, 'private-key')
@@ -335,30 +358,38 @@ function checkFiles(raw: unknown, dir: string): CrossIssue[] {
       if (problem) issues.push({path: ['tls', k], message: problem})
     }
   }
+  // auth.key (RS*, ES*): read by provision and copied to the bastion. With HS* it is refused by the cross-field checks.
+  const authKey = inv.auth?.key
+  if (typeof authKey === 'string' && authKey !== '' && !(typeof inv.auth?.alg === 'string' && inv.auth.alg.startsWith('HS'))) {
+    const problem = checkFile(dir, authKey, 'public-key')
+    if (problem) issues.push({path: ['auth', 'key'], message: problem})
+  }
   return issues
 }
 
-function checkFile(dir: string, p: string, kind: 'private-key' | 'certificate' | 'tls-key'): string | undefined {
+function checkFile(dir: string, p: string, kind: 'private-key' | 'certificate' | 'tls-key' | 'public-key'): string | undefined {
   const abs = resolveInventoryPath(dir, p)
   const shown = JSON.stringify(p)
+  const unreadable = (error: unknown) => {
+    const u = whyUnreadable(error, abs)
+    return `${shown} cannot be read (${abs}: ${u.reason}); ${u.fix}`
+  }
   let st
   try {
     st = statSync(abs)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    return code === 'ENOENT' ? `${shown} does not exist (looked for ${abs})` : `${shown} cannot be read (${abs}: ${code})`
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? `${shown} does not exist (looked for ${abs})` : unreadable(error)
   }
-  if (st.isDirectory()) return `${shown} is a folder, not a file (${abs})`
-  try {
-    accessSync(abs, constants.R_OK)
-  } catch {
-    return `${shown} cannot be read (${abs}: permission denied)`
-  }
+  if (st.isDirectory()) return `${shown} is a folder, not a file (${abs}); ${whyUnreadable({code: 'EISDIR'}, abs).fix}`
   let head: string
   try {
+    accessSync(abs, constants.R_OK)
     head = readFileSync(abs, 'utf8').slice(0, 100_000)
   } catch (error) {
-    return `${shown} cannot be read (${abs}: ${(error as NodeJS.ErrnoException).code})`
+    return unreadable(error)
+  }
+  if (kind === 'public-key') {
+    return /-----BEGIN [A-Z ]*PUBLIC KEY-----/.test(head) ? undefined : `${shown} does not hold a PEM public key (${abs} has no "-----BEGIN PUBLIC KEY-----")`
   }
   if (kind === 'certificate') {
     return head.includes('-----BEGIN CERTIFICATE-----') ? undefined : `${shown} does not hold a PEM certificate (${abs} has no "-----BEGIN CERTIFICATE-----")`

@@ -311,8 +311,8 @@ ${
     amtool check-config alertmanager/infra-alertmanager.yml
 
 ${
-  a.email || a.webhook
-    ? `(The agents on the bastion also send their own alerts to ${[a.email ? 'alerts.email' : '', a.webhook ? 'alerts.webhook' : ''].filter(Boolean).join(' and ')};
+  a.email || a.webhookEnv
+    ? `(The agents on the bastion also send their own alerts to ${[a.email ? 'alerts.email' : '', a.webhookEnv ? 'the webhook of alerts.webhookEnv' : ''].filter(Boolean).join(' and ')};
 these rules also cover what they cannot see, such as the bastion itself.)
 `
     : ''

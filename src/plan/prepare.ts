@@ -6,7 +6,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {hostsOf} from '../inventory/schema.js'
+import {hostsOf, type Inventory} from '../inventory/schema.js'
 import type {LoadedInventory} from '../inventory/load.js'
 import {ConfigError} from '../lib/errors.js'
 import type {PreparedHost} from './provision.js'
@@ -29,28 +29,85 @@ export async function readErrorPageOverrides(loaded: LoadedInventory): Promise<R
   return out
 }
 
+/**
+ * The alert secrets the inventory names by environment variable (alerts.smtp.passwordEnv,
+ * alerts.webhookEnv), read when you run plan, provision or doctor. A named variable that is unset
+ * or empty, or a value the agents could not pass on intact, is a ConfigError naming the key and
+ * the variable, never the value.
+ */
+export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = process.env): {smtpPassword?: string; alertWebhook?: string} {
+  const out: {smtpPassword?: string; alertWebhook?: string} = {}
+  const read = (key: string, name: string, what: string): string => {
+    const value = env[name]
+    if (value === undefined || value === '') {
+      throw new ConfigError(`${key}: the environment variable ${name} is not set (it holds ${what})`, {
+        hint: `Set it before running infra, e.g. export ${name}=... (never put the secret in infra.yaml).`,
+      })
+    }
+    // curl's config (how the agents pass it, on stdin) is one line per option.
+    if (/[\r\n\0]/.test(value)) throw new ConfigError(`${key}: the value of ${name} has a line break`, {hint: `Put ${what} on one line.`})
+    return value
+  }
+  const passwordEnv = inv.alerts.smtp?.passwordEnv
+  if (passwordEnv) out.smtpPassword = read('alerts.smtp.passwordEnv', passwordEnv, 'the SMTP password')
+  const webhookEnv = inv.alerts.webhookEnv
+  if (webhookEnv) {
+    const url = read('alerts.webhookEnv', webhookEnv, 'the alert webhook URL')
+    let protocol = ''
+    try {
+      protocol = new URL(url).protocol
+    } catch {}
+    if (!/^https?:$/.test(protocol) || /[\s\x00-\x1f\x7f]/.test(url)) {
+      throw new ConfigError(`alerts.webhookEnv: the value of ${webhookEnv} is not an http:// or https:// URL (the value is not shown: it is a secret)`, {
+        hint: `Set ${webhookEnv} to the webhook's full URL, e.g. export ${webhookEnv}='https://hooks.example.com/services/...'.`,
+      })
+    }
+    out.alertWebhook = url
+  }
+  return out
+}
+
 export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHost[]> {
   const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey}] = await Promise.all([
     import('../tls/ensure.js'),
     import('../roles/render.js'),
     import('../roles/agents.js'),
   ])
+  // The alert secrets from the environment, first: a named variable that is unset is a ConfigError.
+  const {smtpPassword, alertWebhook} = readAlertSecrets(loaded.inventory)
   const tls = await ensureTls(loaded)
   const errorPageOverrides = await readErrorPageOverrides(loaded)
   const templateOverridesDir = path.join(loaded.dir, 'templates')
   const tlsPem = haproxyPem(tls)
   // JWT key or HMAC secret for inventory `auth` (src/edge/jwt.ts); {} when auth is off.
   const authMaterial = await (await import('../edge/jwt.js')).readAuthMaterial(loaded)
-  const passwordEnv = loaded.inventory.alerts.smtp?.passwordEnv
-  const smtpPassword = passwordEnv ? process.env[passwordEnv] : undefined
-  const ctx = {inventory: loaded.inventory, tlsPem, errorPageOverrides, templateOverridesDir, authMaterial, ...(smtpPassword ? {smtpPassword} : {})}
+  // The operator's host key pins, for the agents' known_hosts (src/roles/agents.ts).
+  const operatorKnownHosts = await (await import('../ssh/pins.js')).readKnownHosts(loaded.knownHostsPath)
+  const ctx = {
+    inventory: loaded.inventory,
+    tlsPem,
+    errorPageOverrides,
+    templateOverridesDir,
+    authMaterial,
+    operatorKnownHosts,
+    ...(smtpPassword ? {smtpPassword} : {}),
+    ...(alertWebhook ? {alertWebhook} : {}),
+  }
   try {
     return hostsOf(loaded.inventory).map((spec) => ({
       spec,
       desired: desiredState(ctx, spec),
       // The agents' key is created on the bastion; web nodes authorize its public key (src/roles/agents.ts).
       ...(spec.role === 'bastion'
-        ? {bastionFact: agentKeyCommand}
+        ? {
+            bastionFact: agentKeyCommand,
+            // Once the web nodes' connections pinned their keys (a first contact), the agents'
+            // known_hosts is rendered from the pins again, so a re-run has nothing to change.
+            withPins: (knownHosts: string) => {
+              const pinned = {...ctx, operatorKnownHosts: knownHosts}
+              return desiredState(pinned, spec)
+            },
+          }
         : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))
   } catch (error) {

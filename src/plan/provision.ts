@@ -28,6 +28,19 @@ export interface FleetLike {
   /** A NEW connection (new TCP session), used to prove the operator can still log in after a guarded change. */
   connectFresh(name: string): Promise<Conn & {close(): Promise<void> | void}>
   close(): Promise<void>
+  /** The operator's host key pins as they are now (known_hosts beside the inventory), if the fleet keeps any. */
+  knownHosts?(): Promise<string>
+}
+
+/**
+ * The bastion re-rendered with the pins the web nodes' connections just made (a first contact),
+ * after those connections are up (or failed). Unchanged when nothing new was pinned.
+ */
+async function withFreshPins(fleet: FleetLike, bastion: PreparedHost, webs: PreparedHost[]): Promise<PreparedHost> {
+  if (!bastion.withPins || !fleet.knownHosts) return bastion
+  await Promise.allSettled(webs.map((w) => fleet.connect(w.spec.name)))
+  const pins = await fleet.knownHosts().catch(() => undefined)
+  return pins === undefined ? bastion : {...bastion, desired: {...bastion.desired, ...bastion.withPins(pins)}}
 }
 
 export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'settling' | 'done' | 'failed'
@@ -91,6 +104,12 @@ export interface PreparedHost {
   bastionFact?: (dryRun: boolean) => string
   /** Web nodes: the desired state given the bastion fact's output (replaces `desired`). */
   withBastionFact?: (output: string) => HostDesiredState
+  /**
+   * Bastion: its desired state given the operator's host key pins as they are once the web nodes
+   * are connected (the agents' known_hosts is seeded from them; a first contact pins them during
+   * the run). provisionFleet calls it with `FleetLike.knownHosts()` before planning the bastion.
+   */
+  withPins?: (knownHosts: string) => HostDesiredState
 }
 
 /** Runs the bastion fact hook (see PreparedHost.bastionFact): its output, or undefined when it cannot be read. */
@@ -232,7 +251,8 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
   // A dry run changes nothing, so every host can be read at once.
   if (opts.dryRun) {
     webs = await applyBastionFact(fleet, hosts, webs, true)
-    results.push(...(await mapLimit([...(bastion ? [bastion] : []), ...webs], opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
+    const b = bastion ? await withFreshPins(fleet, bastion, webs) : undefined
+    results.push(...(await mapLimit([...(b ? [b] : []), ...webs], opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   } else {
     let early: Promise<string | undefined> | undefined
     if (bastion) {
@@ -247,7 +267,10 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
         () => {},
       )
       if (webs.some((h) => h.withBastionFact)) early = readBastionFact(fleet, hosts, true)
-      results.push(await runHost(fleet, bastion, opts))
+      // Web nodes never contacted before are pinned by those connections: the bastion's agents
+      // get the pins in this run, not the next one.
+      const pinned = webs.length > 0 ? await withFreshPins(fleet, bastion, webs.filter((w) => !opts.only?.length || opts.only.includes(w.spec.name))) : bastion
+      results.push(await runHost(fleet, pinned, opts))
     }
     if (!bastion || results[0]?.ok) {
       const known = results[0]?.changeCount === 0 ? await early : undefined

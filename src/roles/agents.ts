@@ -1,11 +1,14 @@
 /**
  * The self-healing and autoscaling agents (docs/AGENTS.md): shell scripts and a cron file on the
  * bastion, a forced-command agent and the bastion's restricted key on every web node.
- * Pure: (inventory, the bastion agents' public key) => files.
+ * Pure: (inventory, the bastion agents' public key, the alert secrets, the operator's host key
+ * pins) => files.
  */
 import {durationMs} from '../inventory/schema.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
+import {findEntries, hostPattern, parseKnownHosts} from '../ssh/known-hosts.js'
+import {identityOf} from '../ssh/pins.js'
 import {healthPath, tlsPemPath} from './bastion.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate, shq} from './common.js'
 import {edgePaths} from './edge.js'
@@ -22,6 +25,10 @@ export const AGENT_PATHS = {
   scaler: '/usr/local/sbin/infra-scaler',
   cron: '/etc/cron.d/infra-agents',
   smtpSecret: '/etc/infra/smtp-password',
+  /** The alert webhook URL (alerts.webhookEnv): a bearer secret, mode 600, never in a script, a diff or a log. */
+  webhookSecret: '/etc/infra/alert-webhook',
+  /** The web nodes' host keys the agents accept: the operator's pins, written by provision. */
+  knownHosts: '/var/lib/infra/agent/known_hosts',
   nodesState: '/var/lib/infra/nodes.state',
   healthcheckHeartbeat: '/var/lib/infra/healthcheck.heartbeat',
   scalerHeartbeat: '/var/lib/infra/scaler.heartbeat',
@@ -32,6 +39,18 @@ export const AGENT_PATHS = {
   /** On web nodes: sshd's second AuthorizedKeysFile (the operator's ~/.ssh/authorized_keys stays untouched). */
   agentKeysDir: '/etc/ssh/infra_agent_keys',
 } as const
+
+/**
+ * What the agents' files need beyond the shared render context, read on this machine by
+ * src/plan/prepare.ts (carried on the context object, so bastion.ts passes them through as is).
+ */
+export interface AgentsRenderInputs {
+  /** The alert webhook URL, from the environment variable alerts.webhookEnv. Secret: only in AGENT_PATHS.webhookSecret. */
+  alertWebhook?: string
+  /** The operator's known_hosts (beside the inventory): the web nodes' pins seed the agents' known_hosts. */
+  operatorKnownHosts?: string
+}
+export type AgentsContext = RenderContext & AgentsRenderInputs
 
 /** The web service the node agent controls. */
 export const WEB_SERVICE = 'nginx'
@@ -70,7 +89,7 @@ function seconds(d: string): number {
   return Math.max(1, Math.round(durationMs(d) / 1000))
 }
 
-export function renderAgentsLib(ctx: RenderContext): string {
+export function renderAgentsLib(ctx: AgentsContext): string {
   const inv = ctx.inventory
   const a = inv.alerts
   const nodes = inv.web.nodes.map((n) => `${n.name} ${n.address} ${n.standby ? 1 : 0}`).join('\n')
@@ -93,7 +112,8 @@ export function renderAgentsLib(ctx: RenderContext): string {
       margin: inv.scaling.margin,
       drainTimeout: DRAIN_TIMEOUT_S,
       alertEmail: shq(a.email ?? ''),
-      alertWebhook: shq(a.webhook ?? ''),
+      // Only where the URL is: the URL itself never goes into a script.
+      alertWebhookFile: shq(a.webhookEnv ? AGENT_PATHS.webhookSecret : ''),
       smtpUrl: shq(a.smtp?.url ?? ''),
       smtpFrom: shq(a.smtp?.from ?? `infra@${inv.domain.toLowerCase()}`),
       smtpUser: shq(a.smtp?.user ?? ''),
@@ -103,6 +123,7 @@ export function renderAgentsLib(ctx: RenderContext): string {
       bansScript: shq(edgePaths(pathsOf(ctx)).bansScript),
       metricsDir: shq(pathsOf(ctx).nodeExporterTextfileDir),
       sshPort: inv.ssh.port,
+      knownHosts: AGENT_PATHS.knownHosts,
       policyFile: AGENT_PATHS.policy,
     },
     ctx.templateOverridesDir,
@@ -117,8 +138,30 @@ export function renderNodeAgent(ctx: RenderContext): string {
   return renderTemplate('agents/node-agent.sh.hbs', {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`}, ctx.templateOverridesDir)
 }
 
-/** Files the agents need on the bastion (scripts, policy, cron). State files are the agents' own. */
-export function agentBastionFiles(ctx: RenderContext): DesiredFile[] {
+/**
+ * The agents' known_hosts on the bastion: each web node's host keys as the operator pinned them in
+ * the known_hosts beside the inventory (under the node's name or address; @revoked keys left out),
+ * written for the address and port the agents connect to. The agents hold a node listed here to
+ * these keys (StrictHostKeyChecking yes). A node not pinned yet gets a comment line instead: on a
+ * first provision the bastion is rendered before provision first connects to the web nodes (and
+ * pins them), so the agents accept such a node's key once (accept-new) until the next provision
+ * writes the operator's pin here, replacing whatever the agents added.
+ */
+export function renderAgentKnownHosts(ctx: AgentsContext): string {
+  const port = ctx.inventory.ssh.port
+  const pins = parseKnownHosts(ctx.operatorKnownHosts ?? '')
+  const revoked = new Set(pins.entries.filter((e) => e.marker === '@revoked').map((e) => e.key))
+  const lines = [`# ${MANAGED}`, "# The web nodes' host keys as pinned in the operator's known_hosts; the agents accept no other key for them."]
+  for (const node of ctx.inventory.web.nodes) {
+    const keys = [...new Set(findEntries(pins, identityOf(node, port)).filter((e) => !revoked.has(e.key)).map((e) => `${e.keyType} ${e.key}`))]
+    if (keys.length === 0) lines.push(`# ${node.name} ${node.address}: not pinned yet (the agents accept its key once; the next infra provision writes the pinned one)`)
+    for (const key of keys) lines.push(`${hostPattern(node.address, port)} ${key}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** Files the agents need on the bastion (scripts, policy, cron, known_hosts, alert secrets). State files are the agents' own. */
+export function agentBastionFiles(ctx: AgentsContext): DesiredFile[] {
   const t = ctx.templateOverridesDir
   const P = AGENT_PATHS
   const script = (path: string, content: string): DesiredFile => ({path, content, mode: 0o755, owner: 'root', group: 'root', validate: 'sh -n {}'})
@@ -135,8 +178,13 @@ export function agentBastionFiles(ctx: RenderContext): DesiredFile[] {
       group: 'root',
     },
   ]
+  // Public keys only; in the agents' 700 folder (a first apply creates it 755, the key command then makes it 700).
+  files.push({path: P.knownHosts, content: renderAgentKnownHosts(ctx), mode: 0o644, owner: 'root', group: 'root'})
   if (ctx.smtpPassword) {
     files.push({path: P.smtpSecret, content: ctx.smtpPassword, mode: 0o600, owner: 'root', group: 'root', secret: true})
+  }
+  if (ctx.alertWebhook && ctx.inventory.alerts.webhookEnv) {
+    files.push({path: P.webhookSecret, content: ctx.alertWebhook, mode: 0o600, owner: 'root', group: 'root', secret: true})
   }
   return files
 }

@@ -3,7 +3,7 @@
  * and the firewall/NAT. Pure: (inventory, TLS PEM, overrides) => files.
  */
 import type {HostSpec} from '../inventory/schema.js'
-import {durationMs} from '../inventory/schema.js'
+import {durationMs, healthPathSchema} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {
@@ -150,13 +150,14 @@ function hapTime(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
-const SAFE_PATH = /^\/[\w.~\/-]*$/
-
+/**
+ * web.healthCheck.path as the templates get it. The rule is the schema's (healthPathSchema), so
+ * `infra validate` refuses every path this would; this only asserts it for a hand-made inventory.
+ */
 export function healthPath(ctx: RenderContext): string {
   const p = ctx.inventory.web.healthCheck.path
-  if (!SAFE_PATH.test(p)) {
-    throw new ConfigError(`web.healthCheck.path: "${p}" may only hold letters, digits and . _ ~ / -`, {hint: 'Use a plain path such as /healthz.'})
-  }
+  const r = healthPathSchema.safeParse(p)
+  if (!r.success) throw new ConfigError(`web.healthCheck.path: ${r.error.issues[0]!.message}`, {hint: 'Use a plain path such as /healthz.'})
   return p
 }
 

@@ -13,6 +13,8 @@ import {type HostPaths, MANAGED, pathsOf, type RenderContext, renderTemplate, sh
 /** Stick tables (HAProxy backends holding only a table). */
 export const FLOOD_TABLE = 'edge_flood'
 export const BAN_TABLE = 'edge_ban'
+/** Connections of banned addresses held in the tarpit (`limits.banAction: tarpit`). */
+export const TARPIT_TABLE = 'edge_tarpit'
 
 /** The prune timer's unit names. */
 export const BANS_PRUNE_UNIT = 'infra-bans-prune'
@@ -65,18 +67,36 @@ export function originMatcher(origin: string): {exact?: string; regex?: string} 
   return {regex: `^${m[1]}://([a-z0-9-]+[.])+${rest}$`}
 }
 
-export function corsTemplateData(ctx: RenderContext) {
-  const c = ctx.inventory.cors
-  if (c.origins.length === 0) return false
-  const own = `https://${ctx.inventory.domain.toLowerCase()}`
-  const matchers = [...new Set([own, ...c.origins.map((o) => o.toLowerCase())])].map(originMatcher)
+/** An origin list as the template matches it: `https://<domain>` first, then the list; exact values on one line, patterns as regexes. */
+function originsTemplateData(domain: string, origins: string[]): {exact: string; regexes: string[]} {
+  const own = `https://${domain.toLowerCase()}`
+  const matchers = [...new Set([own, ...origins.map((o) => o.toLowerCase())])].map(originMatcher)
   return {
     exact: matchers.flatMap((m) => (m.exact ? [m.exact] : [])).join(' '),
     regexes: matchers.flatMap((m) => (m.regex ? [m.regex] : [])),
-    methods: [...new Set([...c.methods, 'OPTIONS'])].join(', '),
-    headers: [...new Set(c.headers)].join(', '),
-    credentials: c.credentials,
-    maxAge: Math.round(durationMs(c.maxAge) / 1000),
+  }
+}
+
+/**
+ * CORS (`cors.origins`) and the WebSocket origin check (`cors.websocketOrigins`), each false when
+ * its list is empty; false altogether when both are.
+ */
+export function corsTemplateData(ctx: RenderContext) {
+  const c = ctx.inventory.cors
+  const domain = ctx.inventory.domain
+  if (c.origins.length === 0 && c.websocketOrigins.length === 0) return false
+  return {
+    origins:
+      c.origins.length > 0
+        ? {
+            ...originsTemplateData(domain, c.origins),
+            methods: [...new Set([...c.methods, 'OPTIONS'])].join(', '),
+            headers: [...new Set(c.headers)].join(', '),
+            credentials: c.credentials,
+            maxAge: Math.round(durationMs(c.maxAge) / 1000),
+          }
+        : false,
+    websocket: c.websocketOrigins.length > 0 ? originsTemplateData(domain, c.websocketOrigins) : false,
   }
 }
 
@@ -127,7 +147,11 @@ export function edgeTemplateData(ctx: RenderContext, healthPath = ctx.inventory.
     bansFile: e.bansFile,
     allow: allow.length > 0 ? allow.join(' ') : '',
     banAction: l.banAction,
-    tarpit: l.enabled && l.banAction === 'tarpit',
+    // The ban list tarpits with the flood limits off too: it needs its timeout and its bound.
+    tarpit: l.banAction === 'tarpit',
+    tarpitTable: TARPIT_TABLE,
+    // A banned address holds at most as many connections in the tarpit as any address may have requests in progress.
+    tarpitConnections: l.connections,
     cors: corsTemplateData(ctx),
     auth: authTemplateData(ctx, healthPath),
     limits: l.enabled

@@ -8,6 +8,8 @@ import {HostError} from '../lib/errors.js'
  * - `auth`: the host refused the key (or the agent's keys) for the user.
  * - `hostkey-changed`: the host presented a key other than the pinned one.
  * - `hostkey-revoked`: the host presented a key marked `@revoked` in known_hosts.
+ * - `hostkey-unexpected`: the host presented a key the operator did not say to expect (not in
+ *   ssh.hostKeys for it, or not the fingerprint trusted with `infra hosts trust`), on first contact too.
  * - `bastion-down`: a web node could not be reached because its bastion could not be.
  * - `closed`: the connection broke while in use.
  * - `command-timeout`: a command did not finish within its time limit.
@@ -19,6 +21,7 @@ export type SshErrorKind =
   | 'auth'
   | 'hostkey-changed'
   | 'hostkey-revoked'
+  | 'hostkey-unexpected'
   | 'bastion-down'
   | 'closed'
   | 'command-timeout'

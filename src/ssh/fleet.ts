@@ -11,11 +11,12 @@ import {authFromInventory, describeAuth, SshAuth} from './auth.js'
 import {remoteCommand, TIMEOUT_EXIT_CODES} from './command.js'
 import {SshError} from './errors.js'
 import {fingerprint, hostKeyAlgorithmsFor} from './known-hosts.js'
-import {checkAndPin, identityOf, pinnedKeys, readKnownHosts} from './pins.js'
+import {checkAndPin, identityOf, pinAnnouncedKey, pinnedKeys, readKnownHosts} from './pins.js'
 
 /**
- * Connections to the fleet. Keys only; host keys pinned on first use in the known_hosts file
- * beside the inventory; web nodes reached only through a tunnel over the bastion's connection
+ * Connections to the fleet. Keys only; host keys pinned in the known_hosts file beside the
+ * inventory (on first use, unless ssh.hostKeys or a pending pin from `infra hosts trust` says
+ * which key to expect, which then holds on the first contact too); web nodes reached only through a tunnel over the bastion's connection
  * (`forwardOut`), never directly. One connection per host per Fleet, opened on first use; the
  * bastion's connection carries its own commands and every web node's tunnel.
  *
@@ -71,12 +72,24 @@ export interface HostKeyEvent {
   keyType: string
   fingerprint: string
   knownHostsPath: string
+  /**
+   * Why the key was accepted: `first-use` nothing said which key to expect (trust on first use:
+   * the operator should check it); `inventory` it is in ssh.hostKeys; `pending` it is the
+   * fingerprint trusted with `infra hosts trust`; `announced` the host announced it (and proved
+   * it holds it) over a connection that its already pinned key of another type verified.
+   */
+  trust: 'first-use' | 'inventory' | 'pending' | 'announced'
+  /** What to tell the operator (one line, plus a second with how to check the key for `first-use`). */
+  message: string
 }
 
 export interface FleetOptions {
   /** Limit `hosts` (and forEach) to these host names. */
   only?: string[]
-  /** Called when a host's key is seen for the first time and pinned. */
+  /**
+   * Called when a host's key is pinned (first contact, or a key of a better type the host
+   * announced). Without it, `event.message` is written to stderr: a pin is never silent.
+   */
   onHostKeyNew?: (e: HostKeyEvent) => void
   /** Override ssh.connectTimeout (ms). */
   connectTimeoutMs?: number
@@ -107,6 +120,31 @@ function formatMs(ms: number): string {
 function hostKeyFileType(keyType: string): string {
   if (keyType.startsWith('ecdsa-')) return 'ecdsa'
   return keyType.replace(/^ssh-/, '')
+}
+
+/** The command that prints a host key's fingerprint on the host itself (its console). */
+export function consoleFingerprintCommand(keyType: string): string {
+  return `ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileType(keyType)}_key.pub`
+}
+
+/** The operator's message for a pinned key (HostKeyEvent.message). */
+export function hostKeyMessage(e: Omit<HostKeyEvent, 'message'>, opts: {configFlag?: string; via?: string} = {}): string {
+  const name = e.host.name
+  const pinned = `${name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`
+  switch (e.trust) {
+    case 'inventory':
+      return `${pinned} (it matches ssh.hostKeys.${name})`
+    case 'pending':
+      return `${pinned} (it matches the fingerprint trusted with \`infra hosts trust\`)`
+    case 'announced':
+      return `${pinned} (announced by ${name}, which proved it holds it, over the connection its pinned ${opts.via ?? 'key'} key verified)`
+    case 'first-use':
+      return (
+        `${pinned} on first contact, unchecked: nothing said which key to expect (ssh.hostKeys, \`infra hosts trust\`).\n` +
+        `  → Check it on ${name}'s console (not over SSH): \`${consoleFingerprintCommand(e.keyType)}\` must print ${e.fingerprint}. ` +
+        `If it does not, stop: run \`infra hosts forget ${name}${opts.configFlag ?? ''}\` and find out who answered at ${e.host.address}.`
+      )
+  }
 }
 
 /** What an aborted exec rejects with: the signal's reason (an AbortError unless the caller gave one). */
@@ -319,6 +357,8 @@ export class Fleet {
   private readonly auth: SshAuth
   private readonly memo = new Map<string, Promise<Connection>>()
   private readonly live = new Set<Connection>()
+  /** known_hosts writes still running (a key a host announced): close() waits for them. */
+  private readonly writes = new Set<Promise<unknown>>()
   private key?: {privateKey: Buffer; fingerprint: string}
 
   private constructor(
@@ -340,7 +380,19 @@ export class Fleet {
     } else {
       this.hosts = [...this.all]
     }
+    checkHostKeys(loaded, this.all)
     this.auth = authFromInventory(loaded, opts.env)
+  }
+
+  /** The fingerprints ssh.hostKeys gives for a host (empty: none). */
+  private listedKeys(host: HostSpec): string[] {
+    return this.loaded.inventory.ssh.hostKeys?.[host.name] ?? []
+  }
+
+  private hostKeyEvent(e: Omit<HostKeyEvent, 'message'>, via?: string): void {
+    const event: HostKeyEvent = {...e, message: hostKeyMessage(e, {configFlag: configFlag(this.loaded), via})}
+    if (this.opts.onHostKeyNew) this.opts.onHostKeyNew(event)
+    else process.stderr.write(event.message + '\n')
   }
 
   /**
@@ -385,6 +437,11 @@ export class Fleet {
       )
     }
     return p
+  }
+
+  /** The operator's host key pins as they are now (known_hosts beside the inventory; '' when absent). */
+  async knownHosts(): Promise<string> {
+    return readKnownHosts(this.loaded.knownHostsPath)
   }
 
   /**
@@ -463,6 +520,7 @@ export class Fleet {
     // All at once: a web node's session ends with the bastion's (its channel closes), so waiting
     // for the web nodes first only adds a round trip.
     await Promise.all([...this.live].map((c) => c.close()))
+    await Promise.all([...this.writes])
     this.memo.clear()
   }
 
@@ -509,6 +567,7 @@ export class Fleet {
     const id = identityOf(host, this.port)
     const knownHostsPath = this.loaded.knownHostsPath
     const pinnedTypes = pinnedKeys(await readKnownHosts(knownHostsPath), id).map((k) => k.keyType)
+    const listed = this.listedKeys(host)
     const target = `${host.address}:${this.port}`
     const through = via ? ` through bastion ${via.host.name}` : ''
     const timeout = formatMs(this.connectTimeoutMs)
@@ -523,6 +582,8 @@ export class Fleet {
       let hostKeyError: SshError | undefined
       let agentError: Error | undefined
       let sock: Duplex | undefined
+      /** The type of the key the host presented and we accepted. */
+      let presented: string | undefined
 
       const fail = (err: Error) => {
         if (settled) return
@@ -592,6 +653,25 @@ export class Fleet {
           }),
         )
       })
+      // OpenSSH announces all its host keys after the login (hostkeys-00@openssh.com) and ssh2
+      // keeps those it proves the host holds. When the key that verified this connection is not
+      // Ed25519 (an ECDSA or RSA pin, e.g. from an imported known_hosts), pin the host's Ed25519
+      // key too: infra then asks for it first, and the sshd it installs no longer offers ECDSA.
+      client.on('hostkeys', (keys) => {
+        if (presented === undefined || presented === 'ssh-ed25519') return
+        const ed = keys.find((k) => k.type === 'ssh-ed25519')
+        if (!ed) return
+        const blob = ed.getPublicSSH()
+        const via = presented
+        const w = pinAnnouncedKey(knownHostsPath, id, blob, listed).then(
+          (written) => {
+            if (written) this.hostKeyEvent({host, keyType: 'ssh-ed25519', fingerprint: fingerprint(blob), knownHostsPath, trust: 'announced'}, via)
+          },
+          () => {},
+        )
+        this.writes.add(w)
+        void w.finally(() => this.writes.delete(w))
+      })
       client.once('ready', () => {
         if (settled) {
           client.end()
@@ -606,15 +686,47 @@ export class Fleet {
       })
 
       const hostVerifier = (blob: Buffer, verify: (ok: boolean) => void) => {
-        checkAndPin(knownHostsPath, id, blob).then(
+        checkAndPin(knownHostsPath, id, blob, listed).then(
           (r) => {
-            if (r.status === 'match') return verify(true)
-            if (r.status === 'new') {
-              this.opts.onHostKeyNew?.({host, keyType: r.keyType, fingerprint: r.fingerprint, knownHostsPath})
+            if (r.status === 'match') {
+              presented = r.keyType
+              return verify(true)
+            }
+            if (r.status === 'new' || r.status === 'expected') {
+              presented = r.keyType
+              const trust = r.status === 'new' ? 'first-use' : r.by
+              this.hostKeyEvent({host, keyType: r.keyType, fingerprint: r.fingerprint, knownHostsPath, trust})
               return verify(true)
             }
             const forget = `infra hosts forget ${host.name}${configFlag(this.loaded)}`
-            if (r.status === 'revoked') {
+            if (r.status === 'unexpected') {
+              // The fix is in the message itself: provision prints messages, not hints.
+              const check = `\`${consoleFingerprintCommand(r.keyType)}\` on ${host.name}'s console prints ${r.fingerprint}`
+              const hint =
+                `Read the fingerprint on ${host.name}'s own console (your provider's web console), not over SSH: an intercepted ` +
+                `connection would show you the interceptor's key. infra asks hosts for their ssh-ed25519 key first.`
+              if (listed.length > 0 && !listed.includes(r.fingerprint)) {
+                hostKeyError = new SshError(
+                  'hostkey-unexpected',
+                  host.name,
+                  `${target} presented host key ${r.keyType} ${r.fingerprint}, which is not in ssh.hostKeys.${host.name} (${inv}): ` +
+                    `${listed.join(', ')}. infra stopped before logging in. If ${check}, put that fingerprint in ssh.hostKeys.${host.name}; ` +
+                    `if not, someone may be intercepting the connection: do not go on.`,
+                  {hint},
+                )
+              } else {
+                const trusted = r.pending.map((p) => p.fingerprint).join(', ')
+                const lines = r.pending.map((p) => p.line).join(', ')
+                hostKeyError = new SshError(
+                  'hostkey-unexpected',
+                  host.name,
+                  `${target} presented host key ${r.keyType} ${r.fingerprint}, which is not the fingerprint trusted with \`infra hosts trust ${host.name}\` ` +
+                    `(${trusted}, ${knownHostsPath} line ${lines}). infra stopped before logging in. If ${check}, run \`${forget}\` then ` +
+                    `\`infra hosts trust ${host.name} ${r.fingerprint}${configFlag(this.loaded)}\`; if not, someone may be intercepting the connection: do not go on.`,
+                  {hint},
+                )
+              }
+            } else if (r.status === 'revoked') {
               hostKeyError = new SshError(
                 'hostkey-revoked',
                 host.name,
@@ -746,6 +858,21 @@ function unknownHost(name: string, all: HostSpec[]): UsageError {
   return new UsageError(`unknown host or target "${name}".${mean}`, {
     hint: `Valid targets: all, web, bastion, or a host name (${names.join(', ')}); separate several with commas.`,
   })
+}
+
+/**
+ * ssh.hostKeys may name only hosts of the inventory (a typo would leave a host unchecked):
+ * ConfigError (exit 2) before anything connects.
+ */
+export function checkHostKeys(loaded: LoadedInventory, all: HostSpec[] = hostsOf(loaded.inventory)): void {
+  const names = all.map((h) => h.name)
+  for (const name of Object.keys(loaded.inventory.ssh.hostKeys ?? {})) {
+    if (names.includes(name)) continue
+    const near = names.filter((n) => distance(n, name) <= 2)
+    throw new ConfigError(`${fileLabel(loaded.path)}: ssh.hostKeys.${name}: no host of this inventory is named "${name}"`, {
+      hint: `${near.length > 0 ? `Did you mean "${near[0]}"? ` : ''}The keys of ssh.hostKeys are host names: ${names.join(', ')}.`,
+    })
+  }
 }
 
 /**

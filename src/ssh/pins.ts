@@ -3,19 +3,25 @@ import {readFile, rename, stat, unlink, writeFile} from 'node:fs/promises'
 
 import type {HostSpec} from '../inventory/schema.js'
 import {
-  addEntry,
+  addPending,
   findEntries,
+  findPending,
   fingerprint,
   HostIdentity,
   KnownHostEntry,
+  keyTypeOf,
   parseKnownHosts,
+  PendingPin,
+  pinKey,
   removeHost,
+  removePending,
   verifyHostKey,
   VerifyResult,
 } from './known-hosts.js'
 
 /**
- * The known_hosts file beside the inventory: read, pin on first use, forget. Writes are atomic
+ * The known_hosts file beside the inventory: read, pin (on first use, or checked against
+ * ssh.hostKeys or a pending pin from `infra hosts trust`), trust, forget. Writes are atomic
  * (temporary file + rename) and serialised within the process, so hosts pinned in parallel do
  * not lose each other's lines.
  */
@@ -66,27 +72,83 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 }
 
 /**
- * Check a presented host key against the file and pin it when the host has no entry yet
- * (trust on first use). Returns what the check found; `new` means it was just written.
+ * Check a presented host key against the file (and against `listed`, the fingerprints the
+ * inventory's ssh.hostKeys gives for the host) and pin it when the host has no entry yet:
+ * `expected` when the key matched ssh.hostKeys or a pending pin (which the full key then
+ * replaces), `new` when nothing was expected (trust on first use). Both mean it was just written.
  */
-export async function checkAndPin(file: string, id: HostIdentity, blob: Buffer): Promise<VerifyResult> {
-  const first = verifyHostKey(parseKnownHosts(await readKnownHosts(file)), id, blob)
-  if (first.status !== 'new') return first
+export async function checkAndPin(file: string, id: HostIdentity, blob: Buffer, listed: readonly string[] = []): Promise<VerifyResult> {
+  const first = verifyHostKey(parseKnownHosts(await readKnownHosts(file)), id, blob, listed)
+  if (first.status !== 'new' && first.status !== 'expected') return first
   return withLock(file, async () => {
     const text = await readKnownHosts(file)
-    const again = verifyHostKey(parseKnownHosts(text), id, blob)
-    if (again.status === 'new') await writeAtomic(file, addEntry(text, id, blob))
+    const again = verifyHostKey(parseKnownHosts(text), id, blob, listed)
+    if (again.status === 'new' || again.status === 'expected') await writeAtomic(file, pinKey(text, id, blob))
     return again
   })
 }
 
-/** Remove every entry that names the host. Returns the removed entries (none: file untouched). */
+/**
+ * Pin one more key of a host that is already verified, e.g. the Ed25519 key a host announced
+ * (and proved it holds) over a connection its pinned ECDSA or RSA key verified. Written only when
+ * the host has no pinned key of that type yet, and the key is not refused by `listed`
+ * (ssh.hostKeys). Returns whether it was written.
+ */
+export async function pinAnnouncedKey(file: string, id: HostIdentity, blob: Buffer, listed: readonly string[] = []): Promise<boolean> {
+  const type = keyTypeOf(blob)
+  if (listed.length > 0 && !listed.includes(fingerprint(blob))) return false
+  return withLock(file, async () => {
+    const text = await readKnownHosts(file)
+    const f = parseKnownHosts(text)
+    const pinned = findEntries(f, id)
+    // Only next to a pin: a host with none (or with a pending one) is pinned by checkAndPin.
+    if (pinned.length === 0 || findPending(f, id).length > 0 || pinned.some((e) => e.keyType === type)) return false
+    if (verifyHostKey(f, id, blob, listed).status === 'revoked') return false
+    await writeAtomic(file, pinKey(text, id, blob))
+    return true
+  })
+}
+
+/** Remove every entry (and pending pin) that names the host. Returns the removed entries (none: file untouched). */
 export async function forgetHost(file: string, id: HostIdentity): Promise<KnownHostEntry[]> {
+  return (await forgetHostAll(file, id)).entries
+}
+
+/** Remove every entry and every pending pin that names the host; returns both lists. */
+export async function forgetHostAll(file: string, id: HostIdentity): Promise<{entries: KnownHostEntry[]; pending: PendingPin[]}> {
   return withLock(file, async () => {
     const text = await readKnownHosts(file)
     const r = removeHost(text, id)
-    if (r.removed.length > 0) await writeAtomic(file, r.text)
-    return r.removed
+    const p = removePending(r.text, id)
+    if (r.removed.length > 0 || p.removed.length > 0) await writeAtomic(file, p.text)
+    return {entries: r.removed, pending: p.removed}
+  })
+}
+
+export type TrustResult =
+  /** Written: the next connection must present a key with one of these fingerprints. */
+  | {status: 'pending'; added: string[]; pending: string[]}
+  /** The host's full key is pinned already and has one of these fingerprints: nothing to do. */
+  | {status: 'pinned'; pinned: PinnedKey[]}
+  /** The host's pinned key has none of these fingerprints. Nothing written. */
+  | {status: 'conflict'; pinned: PinnedKey[]}
+
+/**
+ * Trust fingerprints for a host before the first contact: a pending pin per fingerprint (see
+ * PendingPin), which the first connection must match and then replaces with the full key. A
+ * host already pinned is only checked against them.
+ */
+export async function trustHost(file: string, id: HostIdentity, fps: string[]): Promise<TrustResult> {
+  return withLock(file, async () => {
+    const text = await readKnownHosts(file)
+    const pinned = pinnedKeys(text, id)
+    if (pinned.length > 0) return pinned.some((k) => fps.includes(k.fingerprint)) ? {status: 'pinned', pinned} : {status: 'conflict', pinned}
+    const before = findPending(parseKnownHosts(text), id).map((p) => p.fingerprint)
+    let next = text
+    for (const fp of fps) next = addPending(next, id, fp)
+    if (next !== text) await writeAtomic(file, next)
+    const added = fps.filter((fp) => !before.includes(fp))
+    return {status: 'pending', added: [...new Set(added)], pending: [...new Set([...before, ...fps])]}
   })
 }
 
@@ -98,4 +160,9 @@ export interface PinnedKey {
 
 export function pinnedKeys(text: string, id: HostIdentity): PinnedKey[] {
   return findEntries(parseKnownHosts(text), id).map((e) => ({keyType: e.keyType, fingerprint: fingerprint(e.key), line: e.line}))
+}
+
+/** The fingerprints trusted for the host with `infra hosts trust` and not yet replaced by its full key. */
+export function pendingFingerprints(text: string, id: HostIdentity): string[] {
+  return findPending(parseKnownHosts(text), id).map((p) => p.fingerprint)
 }

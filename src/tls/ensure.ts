@@ -2,6 +2,7 @@ import {chmod, mkdir, readFile, rename, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {fileLabel, type LoadedInventory, resolveFrom} from '../inventory/load.js'
+import {whyUnreadable} from '../inventory/validate.js'
 import {ConfigError} from '../lib/errors.js'
 import {certInfo, checkKeyPair, daysUntil, splitPemCerts, uncoveredNames} from './inspect.js'
 import {certNames, createSelfSignedCert, DEFAULT_DAYS, isoDay} from './self-signed.js'
@@ -40,12 +41,38 @@ export function haproxyPem(m: Pick<TlsMaterial, 'certPem' | 'chainPem' | 'keyPem
   return nl(m.certPem) + (m.chainPem ? nl(m.chainPem) : '') + nl(m.keyPem)
 }
 
-async function readIfExists(p: string): Promise<string | undefined> {
+const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1) + (s.endsWith('.') ? '' : '.')
+
+/** A file problem as a ConfigError: `LABEL: cannot read PATH: REASON`, the fix first in the hint. */
+function unreadableError(label: string, file: string, error: unknown, hint?: string): ConfigError {
+  const u = whyUnreadable(error, file)
+  return new ConfigError(`${label}: cannot read ${file}: ${u.reason}`, {hint: [sentence(u.fix), hint].filter(Boolean).join(' '), code: 'ETLSFILE', cause: error})
+}
+
+/** The file's text; any failure is a ConfigError naming the setting (`label`) and the path. */
+async function readNamed(file: string, label: string, hint?: string): Promise<string> {
   try {
-    return await readFile(p, 'utf8')
+    return await readFile(file, 'utf8')
+  } catch (error) {
+    throw unreadableError(label, file, error, hint)
+  }
+}
+
+/** The file's text, undefined when it does not exist; any other failure is a ConfigError. */
+async function readIfExists(file: string, label: string, hint?: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
+    throw unreadableError(label, file, error, hint)
+  }
+}
+
+async function modeOf(file: string, label: string): Promise<number> {
+  try {
+    return (await stat(file)).mode & 0o777
+  } catch (error) {
+    throw unreadableError(label, file, error)
   }
 }
 
@@ -80,6 +107,8 @@ async function writeSecure(file: string, text: string, mode: number): Promise<vo
 export interface SelfSignedRequest {
   /** Folder of the inventory; files go to `<dir>/tls/`. */
   dir: string
+  /** How the setting is named in messages, e.g. "infra.yaml: tls.mode self-signed". Default "tls.mode self-signed". */
+  label?: string
   domain: string
   aliases?: readonly string[]
   days?: number
@@ -95,10 +124,12 @@ export async function ensureSelfSigned(req: SelfSignedRequest): Promise<TlsMater
   const now = req.now ?? new Date()
   const names = certNames(req.domain, req.aliases)
   const {certPath, keyPath} = selfSignedPaths(req.dir, req.domain)
-  const [oldCert, oldKey] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)])
+  const label = req.label ?? 'tls.mode self-signed'
+  const own = 'infra keeps its self-signed certificate and key there; remove what is in the way, or set tls.mode files.'
+  const [oldCert, oldKey] = await Promise.all([readIfExists(certPath, label, own), readIfExists(keyPath, label, own)])
   let reason = 'new'
   if (oldCert !== undefined && oldKey !== undefined) {
-    const keyMode = (await stat(keyPath)).mode & 0o777
+    const keyMode = await modeOf(keyPath, label)
     const why = keyMode & 0o077 ? `its key could be read by other users (mode ${keyMode.toString(8).padStart(4, '0')})` : whyRenew(oldCert, oldKey, names, now)
     if (why === undefined) {
       const leaf = splitPemCerts(oldCert)[0]
@@ -111,13 +142,25 @@ export async function ensureSelfSigned(req: SelfSignedRequest): Promise<TlsMater
 
   const made = createSelfSignedCert({domain: req.domain, aliases: [...(req.aliases ?? [])], days: req.days ?? DEFAULT_DAYS, now})
   const tlsDir = path.dirname(certPath)
-  if (!(await stat(tlsDir).then(() => true, () => false))) {
-    await mkdir(tlsDir, {recursive: true})
-    await writeFile(path.join(tlsDir, '.gitignore'), '# made by infra: private keys, never commit\n*.key\n')
+  let writing = tlsDir
+  try {
+    if (!(await stat(tlsDir).then(() => true, () => false))) {
+      await mkdir(tlsDir, {recursive: true})
+      await writeFile(path.join(tlsDir, '.gitignore'), '# made by infra: private keys, never commit\n*.key\n')
+    }
+    // Key first: a certificate never sits beside a key it does not match for long.
+    writing = keyPath
+    await writeSecure(keyPath, made.keyPem, 0o600)
+    writing = certPath
+    await writeSecure(certPath, made.certPem, 0o644)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error)
+    throw new ConfigError(`${label}: cannot write ${writing}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code}`, {
+      hint: `infra writes the self-signed certificate to ${tlsDir}: make that folder writable by the user running infra, or set tls.mode files.`,
+      code: 'ETLSFILE',
+      cause: error,
+    })
   }
-  // Key first: a certificate never sits beside a key it does not match for long.
-  await writeSecure(keyPath, made.keyPem, 0o600)
-  await writeSecure(certPath, made.certPem, 0o644)
   return {certPem: made.certPem, keyPem: made.keyPem, notAfter: made.notAfter, certPath, keyPath, created: true, reason, warnings: []}
 }
 
@@ -139,14 +182,8 @@ export interface CertFilesRequest {
  */
 export async function readCertFiles(req: CertFilesRequest): Promise<TlsMaterial> {
   const now = req.now ?? new Date()
-  const certText = await readIfExists(req.certPath).catch(() => undefined)
-  if (certText === undefined) {
-    throw new ConfigError(`${req.certLabel}: cannot read ${req.certPath}`, {hint: 'Point it at your PEM certificate (with its chain), or use tls mode self-signed.'})
-  }
-  const keyText = await readIfExists(req.keyPath).catch(() => undefined)
-  if (keyText === undefined) {
-    throw new ConfigError(`${req.keyLabel}: cannot read ${req.keyPath}`, {hint: 'Point it at the PEM private key of the certificate.'})
-  }
+  const certText = await readNamed(req.certPath, req.certLabel, 'Point it at your PEM certificate (with its chain), or use tls mode self-signed.')
+  const keyText = await readNamed(req.keyPath, req.keyLabel, 'Point it at the PEM private key of the certificate.')
   const certs = splitPemCerts(certText)
   if (certs.length === 0) {
     throw new ConfigError(`${req.certLabel}: ${req.certPath} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`, {
@@ -165,7 +202,7 @@ export async function readCertFiles(req: CertFilesRequest): Promise<TlsMaterial>
       hint: 'Put the certificate first in the certificate file, and give the key it was issued for (decrypt it with `openssl pkey -in KEY -out KEY.plain`).',
     })
   }
-  const mode = (await stat(req.keyPath)).mode & 0o777
+  const mode = await modeOf(req.keyPath, req.keyLabel)
   if (mode & 0o077) {
     throw new ConfigError(`${req.keyLabel}: ${req.keyPath} can be read by other users (mode ${mode.toString(8).padStart(4, '0')})`, {
       hint: `Run chmod 600 ${req.keyPath}`,
@@ -217,5 +254,5 @@ export async function ensureTls(loaded: LoadedInventory): Promise<TlsMaterial> {
       keyLabel: `${file}: tls.key`,
     })
   }
-  return ensureSelfSigned({dir: loaded.dir, domain: inv.domain, aliases: inv.aliases, days: tls.days})
+  return ensureSelfSigned({dir: loaded.dir, domain: inv.domain, aliases: inv.aliases, days: tls.days, label: `${fileLabel(loaded.path)}: tls.mode self-signed`})
 }

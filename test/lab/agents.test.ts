@@ -3,10 +3,13 @@
  * to a standby with alerts), the scaler (scale out under sustained load, scale in with draining),
  * and `infra scale`. Short intervals come from a copy of the lab inventory (healing every 10 s,
  * sustain 20 s, recheck 30 s). Alerts go to an SMTP sink and an HTTP sink on the lab's "internet"
- * server (203.0.113.x, reachable only from inside the lab). The lab is restored at the end:
- * web1 and web2 active, web3 standby, the original inventory provisioned.
+ * server (203.0.113.x, reachable only from inside the lab). The webhook URL is a secret
+ * (alerts.webhookEnv, issue 13): it never shows in plan --json, a process list or the journal. The
+ * agents' known_hosts holds the operator's pins. The lab is restored at the end: web1 and web2
+ * active, web3 standby, the original inventory provisioned.
  */
 import {execFile, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -25,6 +28,10 @@ const SMTP_SINK_PORT = 2525
 const EVERY_S = 10
 const SUSTAIN_S = 20
 const RECHECK_S = 30
+/** The webhook URL's secret part, and the variable that carries the URL to provision. */
+const WEBHOOK_TOKEN = `T0LAB${randomBytes(8).toString('hex')}`
+const WEBHOOK_ENV = 'INFRA_LAB_ALERT_WEBHOOK'
+const WEBHOOK_PATH = `/infra/services/${WEBHOOK_TOKEN}`
 
 let original: string
 let config: string
@@ -32,16 +39,18 @@ let sinkDir: string
 let domain: string
 let publicAddress: string
 const measured: Record<string, string> = {}
+/** What beforeAll saw: `infra plan --json` and `infra provision` output with the webhook configured. */
+const outputs: Record<string, string> = {}
 const cleanups: (() => Promise<unknown>)[] = []
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (m: string) => process.stderr.write(`[agents] ${m}\n`)
 
-async function cli(args: string[], opts: {allowFail?: boolean; cfg?: string} = {}): Promise<{code: number; stdout: string; stderr: string}> {
+async function cli(args: string[], opts: {allowFail?: boolean; cfg?: string; env?: Record<string, string>} = {}): Promise<{code: number; stdout: string; stderr: string}> {
   const i = args.indexOf('--')
   const argv = i === -1 ? [...args, '--config', opts.cfg ?? config] : [...args.slice(0, i), '--config', opts.cfg ?? config, ...args.slice(i)]
   try {
-    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1', ...opts.env}, maxBuffer: 64 * 1024 * 1024})
     return {code: 0, stdout: r.stdout, stderr: r.stderr}
   } catch (error) {
     const e = error as {code?: number; stdout?: string; stderr?: string}
@@ -163,13 +172,17 @@ socketserver.ThreadingTCPServer.allow_reuse_address = True
 socketserver.ThreadingTCPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 `
 
+// Answers after 1.5 s, so the agent's curl is long enough in the bastion's process list to be seen;
+// keeps the bodies (out) and the request targets (out.paths).
 const HTTP_SINK = `
-import http.server, sys
+import http.server, sys, time
 out = sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(1.5)
         with open(out, "ab") as f: f.write(body + b"\\n")
+        with open(out + ".paths", "ab") as f: f.write(self.path.encode() + b"\\n")
         self.send_response(204); self.end_headers()
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer.allow_reuse_address = True
@@ -198,7 +211,7 @@ beforeAll(async () => {
   inv.healing = {every: `${EVERY_S}s`, attempts: 2}
   inv.alerts = {
     email: 'ops@example.test',
-    webhook: `http://${INTERNET_SERVER_ADDRESS}:${HTTP_SINK_PORT}/infra`,
+    webhookEnv: WEBHOOK_ENV,
     smtp: {url: `smtp://${INTERNET_SERVER_ADDRESS}:${SMTP_SINK_PORT}`, from: 'infra@example.test'},
   }
   // Beside the lab's inventory: same operator key, known_hosts and TLS files.
@@ -207,7 +220,13 @@ beforeAll(async () => {
   sinkDir = await mkdtemp(path.join(tmpdir(), 'infra-agents-sinks-'))
   await startSink('smtp', SMTP_SINK, SMTP_SINK_PORT)
   await startSink('http', HTTP_SINK, HTTP_SINK_PORT)
-  await cli(['provision', '--yes'])
+  // The webhook URL reaches infra only through the environment (cli passes it on).
+  process.env[WEBHOOK_ENV] = `http://${INTERNET_SERVER_ADDRESS}:${HTTP_SINK_PORT}${WEBHOOK_PATH}`
+  cleanups.push(async () => delete process.env[WEBHOOK_ENV])
+  const plan = await cli(['plan', '--json'])
+  outputs['plan --json'] = plan.stdout + plan.stderr
+  const prov = await cli(['provision', '--yes'])
+  outputs['provision'] = prov.stdout + prov.stderr
   // Fresh agent state for this run; then wait for cron's first runs.
   await bastion('rm -f /var/lib/infra/scaler.* /var/lib/infra/nodes.state; rm -rf /var/lib/infra/heal')
   await until('the first heartbeats of both agents', 75_000, async () => {
@@ -402,4 +421,104 @@ describe('scaler', () => {
     await cli(['provision', '--yes'])
     expect(await activeSet()).toEqual(['web1', 'web2'])
   }, 600_000)
+})
+
+describe('secrets and host keys on the bastion (issue 13)', () => {
+  it('keeps the webhook URL out of plan --json, provision output and every non-secret file: only in a root 600 file', async () => {
+    expect(outputs['plan --json']).toContain('/etc/infra/alert-webhook: secret content')
+    for (const [what, text] of Object.entries(outputs)) expect(text, what).not.toContain(WEBHOOK_TOKEN)
+    expect((await bastion('stat -c "%a %U %G" /etc/infra/alert-webhook')).stdout.trim()).toBe('600 root root')
+    expect((await bastion('cat /etc/infra/alert-webhook')).stdout).toBe(process.env[WEBHOOK_ENV])
+    // Nowhere else on the bastion's managed or agent files (grep -l prints the files that hold it).
+    const found = await bastion(`grep -rlF ${WEBHOOK_TOKEN} /usr/local/lib/infra /usr/local/sbin /etc/cron.d /var/lib/infra /etc/haproxy /etc/systemd 2>/dev/null; true`)
+    expect(found.stdout).toBe('')
+    // The variable unset: a configuration error naming it (exit 2), before any connection.
+    const unset = await cli(['plan'], {allowFail: true, env: {[WEBHOOK_ENV]: ''}})
+    expect(unset.code).toBe(2)
+    expect(unset.stderr).toContain(`alerts.webhookEnv: the environment variable ${WEBHOOK_ENV} is not set`)
+  }, 120_000)
+
+  it('sends an alert to the webhook with the URL in no process list and no journal field', async () => {
+    const since = Math.floor(Date.now() / 1000)
+    // A ps sampler runs while the agent sends: the webhook sink answers after 1.5 s, so curl is seen.
+    const r = await bastion(`
+      ( end=$(( $(date +%s) + 12 )); while [ "$(date +%s)" -lt "$end" ]; do ps -eo args; echo @@; sleep 0.05; done ) > /run/infra-test-ps.log 2>&1 &
+      sampler=$!
+      sleep 0.3
+      . /usr/local/lib/infra/agents.sh
+      AGENT=infra-test ALERT_EMAIL=
+      COUNTS_DIR=/run/infra-test-counts
+      alert test-secrets web1 "secrets test alert" "nothing" "nothing"
+      # A failing delivery too (a closed port): logged without the URL.
+      sed 's/:${HTTP_SINK_PORT}/:9/' /etc/infra/alert-webhook > /run/infra-test-hook; chmod 600 /run/infra-test-hook
+      ALERT_WEBHOOK_FILE=/run/infra-test-hook alert test-secrets web1 "secrets test failing alert" "nothing" "nothing"
+      sleep 0.3; kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+      rm -rf /run/infra-test-hook /run/infra-test-counts
+      cat /run/infra-test-ps.log; rm -f /run/infra-test-ps.log`)
+    const ps = r.stdout
+    // No URL in any process's command line; and the sampler did see the agent's curl (reading its config on stdin).
+    expect(ps).not.toContain(WEBHOOK_TOKEN)
+    const curls = ps.split('\n').filter((l) => /^curl /.test(l))
+    log(`ps samples: ${ps.split('@@').length}, curl lines seen: ${curls.length} (e.g. ${curls[0]})`)
+    expect(curls.length).toBeGreaterThan(0)
+    for (const c of curls) expect(c).toMatch(/^curl -K - /)
+    // It arrived at the sink, on the secret URL.
+    const body = await until('the test alert at the sink', 30_000, async () => {
+      const t = existsSync(path.join(sinkDir, 'http.out')) ? readFileSync(path.join(sinkDir, 'http.out'), 'utf8') : ''
+      return t.split('\n').find((l) => l.includes('"test-secrets"'))
+    })
+    expect(JSON.parse(body)).toMatchObject({kind: 'test-secrets', node: 'web1', what: 'secrets test alert', bastion: 'bastion'})
+    expect(readFileSync(path.join(sinkDir, 'http.out.paths'), 'utf8').split('\n')).toContain(WEBHOOK_PATH)
+    // The journal (every field of every entry since, not only messages) never holds it.
+    const j = (await bastion(`journalctl --since @${since} --no-pager -o verbose`)).stdout
+    expect(j).toContain('webhook sent: secrets test alert')
+    expect(j).toMatch(/webhook failed \(curl exit \d+\): secrets test failing alert/)
+    expect(j).not.toContain(WEBHOOK_TOKEN)
+  }, 120_000)
+
+  it("gives the agents exactly the operator's pins of the web nodes, and they refuse another key", async () => {
+    const inv = parse(await readFile(config, 'utf8'))
+    const port = inv.ssh?.port ?? 22
+    const pins = readFileSync(path.join(path.dirname(original), 'known_hosts'), 'utf8')
+    // Read independently of src/ssh: the lab's pins are plain "name,address type key" lines.
+    const expected: string[] = []
+    for (const n of inv.web.nodes as {name: string; address: string}[]) {
+      const names = [n.name, n.address].map((h) => (port === 22 ? h : `[${h}]:${port}`))
+      const keys = new Set(
+        pins
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/))
+          .filter((f) => f.length >= 3 && !f[0]!.startsWith('#') && !f[0]!.startsWith('@') && f[0]!.split(',').some((h) => names.includes(h)))
+          .map((f) => `${f[1]} ${f[2]}`),
+      )
+      expect(keys.size, `${n.name} is pinned`).toBeGreaterThan(0)
+      // And what is pinned is the node's real key.
+      const real = (await labExec(n.name, 'cat /etc/ssh/ssh_host_*_key.pub')).stdout.split('\n').map((l) => l.split(' ').slice(0, 2).join(' '))
+      for (const k of keys) expect(real, `${n.name}: ${k}`).toContain(k)
+      expected.push(...[...keys].map((k) => `${port === 22 ? n.address : `[${n.address}]:${port}`} ${k}`))
+    }
+    const file = '/var/lib/infra/agent/known_hosts'
+    const text = (await bastion(`cat ${file}`)).stdout
+    expect(text.split('\n').filter((l) => l && !l.startsWith('#')).sort()).toEqual(expected.sort())
+    expect((await bastion(`stat -c "%a %U" ${file}; stat -c %a /var/lib/infra/agent`)).stdout).toBe('644 root\n700\n')
+    // The agents reach every node held to these keys, and add nothing to the file.
+    for (const n of inv.web.nodes as {name: string}[]) {
+      const r = await bastion(`. /usr/local/lib/infra/agents.sh; agent ${n.name} sample`)
+      expect(r.code, `${n.name}: ${r.stderr}`).toBe(0)
+      expect(r.stdout).toMatch(/^cpu=\d+ /)
+    }
+    expect((await bastion(`cat ${file}`)).stdout).toBe(text)
+    // Another key for web1 (the bastion's own host key in its place): refused, not re-learned.
+    const wrong = (await bastion('cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub')).stdout.trim()
+    const web1 = inv.web.nodes.find((n: {name: string}) => n.name === 'web1').address as string
+    try {
+      await bastion(`cp -p ${file} /run/infra-test-kh && awk -v a=${web1} -v k=${JSON.stringify(wrong)} '$1 == a { if (!done) print a, k; done = 1; next } { print }' /run/infra-test-kh > ${file}`, false)
+      const r = await bastion('. /usr/local/lib/infra/agents.sh; agent web1 status')
+      expect(r.code).toBe(255)
+      expect(r.stderr).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/)
+    } finally {
+      await bastion(`cp -p /run/infra-test-kh ${file} && rm -f /run/infra-test-kh`)
+    }
+    expect((await bastion('. /usr/local/lib/infra/agents.sh; agent web1 sample')).code).toBe(0)
+  }, 120_000)
 })

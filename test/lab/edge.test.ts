@@ -1,14 +1,17 @@
 /**
  * Edge protection on the lab (docs/EDGE.md): flood limits and automatic bans per client address,
- * and infra ban / unban / bans acting live and surviving provision and an HAProxy reload.
+ * infra ban / unban / bans acting live and surviving provision and an HAProxy reload, JWT and CORS,
+ * and what port 80 lets through to the web nodes (an ACME token only; no identity header a client sent).
  * The lab is provisioned with low limits from a copy of its inventory (edge.yaml beside it, so it
- * shares the key and known_hosts), and put back to the lab's own inventory afterwards.
+ * shares the key and known_hosts), and put back to the lab's own inventory afterwards. To see what
+ * a web node receives, the nginx site is overridden for the time of this file (templates/ beside
+ * the inventory) to echo the identity headers it got as X-Seen-Auth-Role / X-Seen-Auth-Subject.
  * Two clients on this machine's lab link: 198.51.100.1 and 198.51.100.2 (curl --interface).
  * Every flood loop is bounded (at most 30 requests) and targets only the bastion's public address.
  */
 import {execFile, spawnSync} from 'node:child_process'
 import {generateKeyPairSync, type KeyObject, sign} from 'node:crypto'
-import {readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, rm, rmdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {promisify} from 'node:util'
 
@@ -16,6 +19,7 @@ import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {ROOT_CLIENT2_ADDRESS, ROOT_PUBLIC_ADDRESS} from '../../src/lab/index.js'
+import {DEFAULT_PATHS} from '../../src/roles/render.js'
 
 const execFileP = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -26,9 +30,15 @@ const LIMITS = {requests: 10, window: '3s', banAfter: 5, banFor: '5s'}
 const ORIGIN = 'https://app.example.test'
 const ISS = 'https://id.example.test'
 const keys = generateKeyPairSync('rsa', {modulusLength: 2048})
+/** Put on the web nodes by this file: a file /private/ protects, and an ACME challenge answer. */
+const WEB_ROOT = DEFAULT_PATHS.webRoot
+const SECRET = `protected-${process.pid}`
+const TOKEN = 'lab-Token_1'
+const TOKEN_BODY = `${TOKEN}.key-authorization`
 
 let original: string
 let edgeConfig: string
+let siteOverride: string
 let PUBLIC: string
 let DOMAIN: string
 
@@ -69,6 +79,16 @@ beforeAll(async () => {
   PUBLIC = inv.bastion.publicAddress
   DOMAIN = inv.domain
   edgeConfig = path.join(path.dirname(original), 'edge.yaml')
+  // The nginx site, echoing the identity headers this node received (empty: nginx adds no header).
+  siteOverride = path.join(path.dirname(original), 'templates/nginx/site.conf.hbs')
+  const site = await readFile(path.join(ROOT, 'src/templates/nginx/site.conf.hbs'), 'utf8')
+  const echoed = site.replace(
+    /^( *add_header X-Served-By \{\{name\}\} always;\n)/m,
+    '$1    add_header X-Seen-Auth-Role $http_x_auth_role always;\n    add_header X-Seen-Auth-Subject $http_x_auth_subject always;\n',
+  )
+  if (echoed === site) throw new Error('the nginx site template has no X-Served-By line to put the echo after')
+  await mkdir(path.dirname(siteOverride), {recursive: true})
+  await writeFile(siteOverride, echoed)
   await writeFile(path.join(path.dirname(original), 'edge-jwt.pem'), keys.publicKey.export({type: 'spki', format: 'pem'}) as string)
   await writeFile(
     edgeConfig,
@@ -80,13 +100,25 @@ beforeAll(async () => {
     }),
   )
   await cli(edgeConfig, ['provision', '--yes'])
+  await cli(edgeConfig, [
+    'exec',
+    'web',
+    '--',
+    `mkdir -p ${WEB_ROOT}/private ${WEB_ROOT}/.well-known/acme-challenge && printf %s ${SECRET} > ${WEB_ROOT}/private/lab-secret.txt && printf %s ${TOKEN_BODY} > ${WEB_ROOT}/.well-known/acme-challenge/${TOKEN}`,
+  ])
 }, 180_000)
 
 afterAll(async () => {
   if (!edgeConfig) return
   await cli(edgeConfig, ['unban', B], true)
   await cli(edgeConfig, ['unban', A], true)
-  // Back to the lab's own inventory (default limits) for the next test files.
+  await cli(edgeConfig, ['exec', 'web', '--', `rm -rf ${WEB_ROOT}/private ${WEB_ROOT}/.well-known`], true)
+  // Back to the lab's own inventory (default limits) and nginx site for the next test files.
+  if (siteOverride) {
+    await rm(siteOverride, {force: true})
+    // templates/nginx and templates/, unless something else is in them.
+    for (const dir of [path.dirname(siteOverride), path.dirname(path.dirname(siteOverride))]) await rmdir(dir).catch(() => {})
+  }
   await cli(original, ['provision', '--yes'], true)
   await rm(edgeConfig, {force: true})
   await rm(path.join(path.dirname(original), 'edge-jwt.pem'), {force: true})
@@ -211,5 +243,66 @@ describe('JWT and CORS on the lab bastion', () => {
     expect(get.status).toBe(200)
     expect(get.h['access-control-allow-origin']).toBe(ORIGIN)
     expect(get.h.vary).toMatch(/Origin/)
+  })
+})
+
+/** One request from client A (paced under the flood limit) over http or https: status, headers (lowercase names), body. */
+function fetchFrom(url: string, extra: string[] = []): {status: number; h: Record<string, string>; body: string} {
+  spawnSync('sleep', ['0.4'])
+  const resolve = ['--resolve', `${DOMAIN}:443:${PUBLIC}`, '--resolve', `${DOMAIN}:80:${PUBLIC}`]
+  const r = spawnSync('curl', ['-sk', '-i', '--max-time', '5', '--interface', A, ...resolve, ...extra, url], {encoding: 'utf8'})
+  const [head = '', ...rest] = r.stdout.split('\r\n\r\n')
+  const h: Record<string, string> = {}
+  for (const l of head.split('\r\n').slice(1)) {
+    const i = l.indexOf(':')
+    if (i > 0) h[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim()
+  }
+  return {status: Number(/^HTTP\/[\d.]+ (\d+)/.exec(head)?.[1] ?? 0), h, body: rest.join('\r\n\r\n')}
+}
+
+describe('port 80 and identity headers on the lab', () => {
+  const FORGED = ['-H', 'X-Auth-Role: admin', '-H', 'X-Auth-Subject: mallory']
+  const bearer = (t: string) => ['-H', `Authorization: Bearer ${t}`]
+
+  it('port 80 serves an ACME token from a web node, and redirects the dot-segment path that reached /private/ without a token', () => {
+    const acme = fetchFrom(`http://${DOMAIN}/.well-known/acme-challenge/${TOKEN}`)
+    expect(acme.status).toBe(200)
+    expect(acme.body).toBe(TOKEN_BODY)
+    expect(acme.h['x-served-by']).toMatch(/^web[12]$/)
+    // Resolved by nginx to /private/lab-secret.txt, which needs an admin token on 443.
+    const bypass = `/.well-known/acme-challenge/../../private/lab-secret.txt`
+    const plain = fetchFrom(`http://${DOMAIN}${bypass}`, ['--path-as-is'])
+    expect(plain.status, plain.body).toBe(301)
+    expect(plain.h.location).toBe(`https://${DOMAIN}${bypass}`)
+    expect(plain.h['x-served-by']).toBeUndefined()
+    expect(plain.body).not.toContain(SECRET)
+    // Followed to 443 as is: a dot segment, refused while auth is on.
+    const tls = fetchFrom(`https://${DOMAIN}${bypass}`, ['--path-as-is'])
+    expect(tls.status).toBe(400)
+    expect(tls.body).not.toContain(SECRET)
+    // The file is there, for a token with the role.
+    expect(fetchFrom(`https://${DOMAIN}/private/lab-secret.txt`).status).toBe(401)
+    const admin = fetchFrom(`https://${DOMAIN}/private/lab-secret.txt`, bearer(token({sub: 'ann', iss: ISS, role: 'admin', exp: now() + 60})))
+    expect(admin.status).toBe(200)
+    expect(admin.body).toBe(SECRET)
+  })
+
+  it('a web node never receives X-Auth-Role or X-Auth-Subject from a client, on port 80 or 443; only from a verified token', () => {
+    // The node echoes what it received: with a valid token, HAProxy's values, not the forged ones.
+    const admin = fetchFrom(`https://${DOMAIN}/private/lab-secret.txt`, [...bearer(token({sub: 'ann', iss: ISS, role: 'admin', exp: now() + 60})), '-H', 'X-Auth-Role: root', '-H', 'X-Auth-Subject: mallory'])
+    expect(admin.status).toBe(200)
+    expect(admin.h['x-seen-auth-role']).toBe('admin')
+    expect(admin.h['x-seen-auth-subject']).toBe('ann')
+    for (const [url, extra] of [
+      [`http://${DOMAIN}/.well-known/acme-challenge/${TOKEN}`, []],
+      [`https://${DOMAIN}/`, []],
+      [`https://${DOMAIN}/`, ['--http1.1']],
+    ] as const) {
+      const r = fetchFrom(url, [...FORGED, ...extra])
+      expect(r.status, url).toBe(200)
+      expect(r.h['x-served-by'], url).toMatch(/^web[12]$/)
+      expect(r.h['x-seen-auth-role'], url).toBeUndefined()
+      expect(r.h['x-seen-auth-subject'], url).toBeUndefined()
+    }
   })
 })

@@ -246,3 +246,38 @@ describe('templates the operator edits', () => {
     await rm(path.join(overrides(), 'nftables'), {recursive: true, force: true})
   })
 })
+
+describe('a first contact (no known_hosts beside the inventory yet)', () => {
+  const fresh = () => path.join(dir, 'first-contact')
+  afterAll(async () => {
+    await rm(fresh(), {recursive: true, force: true})
+    await cli(['provision', '--yes'], {allowFail: true})
+  })
+
+  it("pins every host and seeds the bastion agents' known_hosts in the same run: the next provision changes nothing", async () => {
+    await mkdir(fresh(), {recursive: true})
+    const copy = path.join(fresh(), 'infra.yaml')
+    await writeFile(copy, await readFile(config, 'utf8'))
+    const run = (args: string[]) => run_(['node', BIN, ...args, '--config', copy])
+    const first = await run(['provision', '--yes'])
+    expect(first.code, first.stderr).toBe(0)
+    // Every host was met for the first time, and the message says how to check each key.
+    expect(first.stderr.match(/pinned new host key ssh-ed25519 SHA256:/g)?.length).toBe(4)
+    expect(first.stderr).toContain('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')
+    const agents = await onHost('bastion', 'cat /var/lib/infra/agent/known_hosts')
+    expect(agents.stdout).not.toMatch(/not pinned yet/)
+    const second = await run(['provision', '--yes'])
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stderr).toMatch(/0 changes on 4 hosts/)
+  })
+})
+
+async function run_(argv: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  try {
+    const r = await run(argv[0]!, argv.slice(1), {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    return {code: 0, stdout: r.stdout, stderr: r.stderr}
+  } catch (error) {
+    const e = error as {code?: number; stdout?: string; stderr?: string}
+    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
+  }
+}

@@ -28,7 +28,7 @@ const inv = inventory({
   },
   healing: {every: '10s', attempts: 2},
   scaling: {cpuPercent: 75, sustainFor: '20s', recheckEvery: '30s'},
-  alerts: {email: 'ops@example.com', webhook: 'http://203.0.113.50:8080/hook', smtp: {url: 'smtp://203.0.113.50:2525', user: 'infra'}},
+  alerts: {email: 'ops@example.com', webhookEnv: 'INFRA_TEST_WEBHOOK', smtp: {url: 'smtp://203.0.113.50:2525', user: 'infra'}},
 })
 const hosts = hostsByName(inv)
 const dir = tempDir('infra-agents-')
@@ -40,16 +40,17 @@ function sh(script: string, env: Record<string, string> = {}): {code: number; st
 }
 
 describe('rendered agent files', () => {
-  const ctx = context(inv, {agentPublicKey: PUB, smtpPassword: 'hunter2'})
+  const ctx = {...context(inv, {agentPublicKey: PUB, smtpPassword: 'hunter2'}), alertWebhook: 'http://203.0.113.50:8080/hook'}
   const bastionFiles = agentBastionFiles(ctx)
   const webFiles = agentWebFiles(ctx, hosts.web1!)
   const scripts = [...bastionFiles, ...webFiles].filter((f) => f.validate === 'sh -n {}')
 
   it('installs the scripts, policy, cron file and SMTP secret on the bastion, and the node agent and key on web nodes', () => {
     expect(bastionFiles.map((f) => f.path).sort()).toEqual(
-      [AGENT_PATHS.lib, AGENT_PATHS.policy, AGENT_PATHS.healthcheck, AGENT_PATHS.scaler, AGENT_PATHS.cron, AGENT_PATHS.smtpSecret].sort(),
+      [AGENT_PATHS.lib, AGENT_PATHS.policy, AGENT_PATHS.healthcheck, AGENT_PATHS.scaler, AGENT_PATHS.cron, AGENT_PATHS.knownHosts, AGENT_PATHS.smtpSecret, AGENT_PATHS.webhookSecret].sort(),
     )
     expect(fileAt(bastionFiles, AGENT_PATHS.smtpSecret)).toMatchObject({secret: true, mode: 0o600})
+    expect(fileAt(bastionFiles, AGENT_PATHS.webhookSecret)).toMatchObject({secret: true, mode: 0o600, owner: 'root', content: 'http://203.0.113.50:8080/hook'})
     expect(webFiles.map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent, `${AGENT_PATHS.agentKeysDir}/root`])
     // Without the bastion's key (a dry run before the first provision) the key file is left alone.
     expect(agentWebFiles(context(inv), hosts.web1!).map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent])
@@ -82,10 +83,11 @@ describe('rendered agent files', () => {
   it('renders the inventory into the shared settings, shell-quoted', () => {
     const lib = fileAt(bastionFiles, AGENT_PATHS.lib).content
     writeFileSync(path.join(dir, 'lib.sh'), lib)
-    const r2 = sh(`. ${JSON.stringify(path.join(dir, 'lib.sh'))}; printf '%s|' "$HEAL_EVERY" "$HEAL_ATTEMPTS" "$CPU_PERCENT" "$SUSTAIN" "$RECHECK" "$SCALE_MIN" "$SCALE_MAX" "$MARGIN" "$ALERT_WEBHOOK" "$SMTP_URL"; node_field web3 2; node_field web3 3`)
-    expect(r2.stdout).toBe('10|2|75|20|30|1|3|20|http://203.0.113.50:8080/hook|smtp://203.0.113.50:2525|10.10.0.13\n1\n')
-    // The SMTP password is never in the scripts, only in the secret file.
+    const r2 = sh(`. ${JSON.stringify(path.join(dir, 'lib.sh'))}; printf '%s|' "$HEAL_EVERY" "$HEAL_ATTEMPTS" "$CPU_PERCENT" "$SUSTAIN" "$RECHECK" "$SCALE_MIN" "$SCALE_MAX" "$MARGIN" "$ALERT_WEBHOOK_FILE" "$SMTP_URL"; node_field web3 2; node_field web3 3`)
+    expect(r2.stdout).toBe('10|2|75|20|30|1|3|20|/etc/infra/alert-webhook|smtp://203.0.113.50:2525|10.10.0.13\n1\n')
+    // The SMTP password and the webhook URL are never in the scripts, only in the secret files.
     for (const f of bastionFiles.filter((x) => !x.secret)) expect(f.content).not.toContain('hunter2')
+    for (const f of bastionFiles.filter((x) => !x.secret)) expect(f.content).not.toContain('203.0.113.50:8080')
   })
 
   it('runs both agents from one cron file every minute', () => {

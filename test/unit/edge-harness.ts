@@ -79,7 +79,16 @@ function cleanStale(tag: string): void {
  * Start HAProxy with the bastion's rendered files and one backend per active web node, in a new
  * namespace holding the inventory's addresses plus `clients`.
  */
-export async function startEdge(tag: string, inv: Inventory, clients: string[], extra: Partial<RenderContext> = {}): Promise<Harness> {
+export async function startEdge(
+  tag: string,
+  inv: Inventory,
+  clients: string[],
+  extra: Partial<RenderContext> = {},
+  opts: {
+    /** Change the rendered haproxy.cfg before HAProxy starts (e.g. a low maxconn, to make starvation observable). */
+    patchConfig?: (cfg: string) => string
+  } = {},
+): Promise<Harness> {
   for (const [bin, pkg] of [['haproxy', 'haproxy'], ['curl', 'curl'], ['socat', 'socat']]) requireTool(bin!, pkg!)
   cleanStale(tag)
   const ns = `inft-${process.pid}-${tag}`
@@ -123,7 +132,7 @@ export async function startEdge(tag: string, inv: Inventory, clients: string[], 
   const cfg = readFileSync(`${dir}/haproxy.cfg`, 'utf8')
     .replace(/^ {4}log \/dev\/log local0$/m, '    log stderr format raw local0 info')
     .replace(/^ {4}log \/dev\/log local1 notice\n/m, '')
-  writeFileSync(`${dir}/haproxy.cfg`, cfg)
+  writeFileSync(`${dir}/haproxy.cfg`, opts.patchConfig ? opts.patchConfig(cfg) : cfg)
   const haproxy = start(['haproxy', '-W', '-db', '-f', `${dir}/haproxy.cfg`], 'haproxy', (s) => (log += s))
 
   const cli = (command: string): Promise<string> =>

@@ -33,7 +33,14 @@ const base = (extra: Partial<InventoryInput>): InventoryInput => ({
 
 const EVERYTHING = base({
   limits: {requests: 50, window: '5s', banAfter: 20, banFor: '15m', banAction: 'tarpit', connections: 20, allow: ['198.51.100.7', '192.0.2.0/24']},
-  cors: {origins: ['https://app.example.net', 'https://*.example.org', 'http://localhost:3000'], methods: ['GET', 'PUT'], headers: ['Content-Type'], credentials: true, maxAge: '1h'},
+  cors: {
+    origins: ['https://app.example.net', 'https://*.example.org', 'http://localhost:3000'],
+    websocketOrigins: ['https://chat.example.net', 'https://*.example.org'],
+    methods: ['GET', 'PUT'],
+    headers: ['Content-Type'],
+    credentials: true,
+    maxAge: '1h',
+  },
   auth: {
     alg: 'ES256',
     key: 'jwt.pem',
@@ -94,6 +101,38 @@ describe('haproxy -c accepts the rendered edge configuration', () => {
     expect(text.match(/acl edge_banned src -f/g)).toHaveLength(2)
     expect(text.match(/acl cors_allowed req.hdr\(origin\) -m str/g)).toHaveLength(1)
     expect(text.match(/jwt_verify/g)).toHaveLength(1)
+    // More than one Origin value is refused; WebSocket upgrades are checked against their own list.
+    expect(text).toContain('acl cors_multiple req.hdr_cnt(origin) gt 1')
+    expect(text).toContain('acl ws_allowed req.hdr(origin) -m str -i https://example.com https://chat.example.net')
+    expect(text).toContain('acl ws_allowed req.hdr(origin) -m reg -i ^https://([a-z0-9-]+[.])+example[.]org$')
+    expect(text).toContain('http-request deny deny_status 403 if ws_upgrade !ws_allowed')
+    expect(text).toContain('http-request deny deny_status 403 if cors_origin !cors_allowed !ws_upgrade')
+    // Tarpit: a banned address holds at most limits.connections connections; more are refused on arrival.
+    expect(text).toContain('tcp-request connection track-sc2 src table edge_tarpit if edge_banned !edge_allowed')
+    expect(text).toContain('tcp-request connection track-sc2 src table edge_tarpit if edge_autobanned !edge_allowed')
+    expect(text).toContain('tcp-request connection reject if { sc2_conn_cur gt 20 }')
+    expect(text).toContain('stick-table type ipv6 size 100k expire 30s store conn_cur')
+    expect(text.match(/tcp-request connection reject/g)).toHaveLength(2)
+  })
+
+  it('with only cors.websocketOrigins: upgrades checked, CORS itself off', () => {
+    const {dir, cfg} = render(base({cors: {websocketOrigins: ['https://chat.example.net']}}))
+    expect(runValidate(cfg, path.join(dir, 'stage')).code).toBe(0)
+    const text = cfg.content
+    expect(text).toContain('acl ws_upgrade req.hdr(upgrade) -m str -i websocket')
+    expect(text).toContain('acl ws_allowed req.hdr(origin) -m str -i https://example.com https://chat.example.net')
+    expect(text).toContain('acl cors_multiple req.hdr_cnt(origin) gt 1')
+    expect(text).not.toContain('cors_allowed')
+    expect(text).not.toContain('Access-Control-')
+    expect(text).not.toContain('Vary')
+  })
+
+  it('removes client-sent identity headers in both public frontends, with auth off', () => {
+    const {cfg} = render(base({}))
+    expect(cfg.content.match(/http-request del-header X-Auth-Subject\n {4}http-request del-header X-Auth-Role\n/g)).toHaveLength(2)
+    const http = cfg.content.slice(cfg.content.indexOf('frontend http\n'), cfg.content.indexOf('frontend https\n'))
+    expect(http).toContain('http-request del-header X-Auth-Role')
+    expect(http).toContain('acl acme_challenge path -m reg ^/[.]well-known/acme-challenge/[A-Za-z0-9_-]+$')
   })
 
   it('with HS256: the secret is in a root-only secret file, never in haproxy.cfg', () => {
@@ -113,6 +152,8 @@ describe('haproxy -c accepts the rendered edge configuration', () => {
     expect(cfg.content).not.toContain('cors_')
     expect(cfg.content).not.toContain('jwt')
     expect(cfg.content).not.toContain('timeout tarpit')
+    expect(cfg.content).not.toContain('tcp-request')
+    expect(cfg.content).not.toContain('ws_')
   })
 
   it('with flood limits off, or bans after a flood off', () => {
@@ -126,6 +167,12 @@ describe('haproxy -c accepts the rendered edge configuration', () => {
     expect(runValidate(noBan.cfg, path.join(noBan.dir, 'stage')).code).toBe(0)
     expect(noBan.cfg.content).toContain('track-sc0')
     expect(noBan.cfg.content).not.toMatch(/\bedge_ban\b|auto-ban/)
+    // The ban list tarpits with the flood limits off too: its timeout and its bound stay.
+    const tarpitOff = render(base({limits: {enabled: false, banAction: 'tarpit', connections: 7}}))
+    expect(runValidate(tarpitOff.cfg, path.join(tarpitOff.dir, 'stage')).code).toBe(0)
+    expect(tarpitOff.cfg.content).toContain('timeout tarpit 10s')
+    expect(tarpitOff.cfg.content).toContain('tcp-request connection reject if { sc2_conn_cur gt 7 }')
+    expect(tarpitOff.cfg.content).not.toContain('edge_autobanned')
   })
 
   it('refuses the config when the ban list file is missing (why provision creates it first)', () => {
@@ -228,6 +275,7 @@ ${tail}`
     ['no rules', 'auth:\n  alg: RS256\n  key: k.pem\n  rules: []\n', 'infra.yaml:12:10 auth.rules: needs at least one rule'],
     ['alg none', 'auth:\n  alg: none\n  key: k.pem\n  rules:\n    - path: /\n', 'infra.yaml:10:8 auth.alg: "none" is not a JWT algorithm (RS256, RS384, RS512, ES256, ES384, ES512, HS256, HS384, HS512)'],
     ['a bad origin', 'cors:\n  origins: ["https://example.com/"]\n', 'infra.yaml:10:13 cors.origins[0]: "https://example.com/" is not an origin (scheme, host and optional port, e.g. "https://app.example.com" or "https://*.example.com")'],
+    ['a bad WebSocket origin', 'cors:\n  websocketOrigins: [https://chat.example.com, "chat.example.com"]\n', 'infra.yaml:10:48 cors.websocketOrigins[1]: "chat.example.com" is not an origin (scheme, host and optional port, e.g. "https://app.example.com" or "https://*.example.com")'],
     ['a bad allowlist entry', 'limits:\n  allow: [example.com]\n', 'infra.yaml:10:11 limits.allow[0]: "example.com" is not an IPv4 address or network (e.g. "198.51.100.7" or "198.51.100.0/24")'],
     ['a bad ban action', 'limits:\n  banAction: drop\n', 'infra.yaml:10:14 limits.banAction: "drop" is not "deny" or "tarpit"'],
   ])('%s', (_t, tail, message) => {

@@ -7,6 +7,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import Validate from '../../src/commands/validate.js'
 import {checkInventoryFile, fileLabel, InventoryError, loadInventory, resolveFrom} from '../../src/inventory/load.js'
+import {whyUnreadable} from '../../src/inventory/validate.js'
 import {ConfigError} from '../../src/lib/errors.js'
 
 const VALID = `domain: example.com
@@ -150,6 +151,59 @@ describe('files named by the inventory', () => {
       `${bad}:13:8 tls.key: "site.key" can be read by other users (mode 0640); run chmod 600 ${d}/site.key`,
     ])
   })
+
+  it('a tls path that is a folder or goes through a file says so in words, with a fix', async () => {
+    const text = `${VALID}tls:\n  mode: files\n  cert: certs\n  key: site.crt/site.key\n`
+    const file = await fleet(text, {'certs/readme': ['', 0o644], 'site.crt': [CERT, 0o644]})
+    const d = path.dirname(file)
+    expect((await checkInventoryFile(file)).errors).toEqual([
+      `${file}:12:9 tls.cert: "certs" is a folder, not a file (${d}/certs); name the file itself, not its folder`,
+      `${file}:13:8 tls.key: "site.crt/site.key" cannot be read (${d}/site.crt/site.key: a part of the path is a file, not a folder); check the path`,
+    ])
+    const err = await errorOf(loadInventory(file))
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).exitCode).toBe(2)
+  })
+
+  it('auth.key (RS*, ES*) must exist and hold a PEM public key', async () => {
+    const auth = (key: string, alg = 'RS256') => `${VALID}auth:\n  alg: ${alg}\n  key: ${key}\n  rules: [{path: /api/}]\n`
+    const pub = '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n'
+    expect((await loadInventory(await fleet(auth('jwt.pem'), {'jwt.pem': [pub, 0o644]}))).inventory.auth?.key).toBe('jwt.pem')
+    const missing = await fleet(auth('keys/jwt.pem'))
+    expect((await checkInventoryFile(missing)).errors).toEqual([
+      `${missing}:12:8 auth.key: "keys/jwt.pem" does not exist (looked for ${path.dirname(missing)}/keys/jwt.pem)`,
+    ])
+    const cert = await fleet(auth('jwt.pem'), {'jwt.pem': [CERT, 0o644]})
+    expect((await checkInventoryFile(cert)).errors).toEqual([
+      `${cert}:12:8 auth.key: "jwt.pem" does not hold a PEM public key (${path.dirname(cert)}/jwt.pem has no "-----BEGIN PUBLIC KEY-----")`,
+    ])
+    // With HS* the key is refused by the cross-field check alone (not also as a missing file).
+    const hs = await fleet(auth('absent.pem', 'HS256').replace('  rules:', '  secretEnv: JWT_SECRET\n  rules:'))
+    expect((await checkInventoryFile(hs)).errors).toEqual([`${hs}:12:8 auth.key: is only used with RS* and ES* algorithms; HS256 takes its secret from auth.secretEnv`])
+  })
+})
+
+describe('whyUnreadable: an errno in words, with a fix', () => {
+  it('covers the ways a file cannot be read', () => {
+    const at = '/srv/fleet/tls/site.crt'
+    const of = (code: string) => whyUnreadable(Object.assign(new Error(code), {code}), at)
+    expect(of('ENOENT').reason).toBe('no such file')
+    expect(of('EISDIR')).toEqual({reason: 'it is a folder, not a file', fix: 'name the file itself, not its folder'})
+    expect(of('EACCES')).toEqual({reason: 'permission denied', fix: `make it readable by the user running infra (e.g. chmod u+r ${at}; every folder above it needs x)`})
+    expect(of('EPERM').reason).toBe('permission denied')
+    expect(of('ENOTDIR').reason).toBe('a part of the path is a file, not a folder')
+    expect(of('ELOOP').reason).toBe('too many levels of symbolic links (a loop?)')
+    expect(of('EIO')).toEqual({reason: 'EIO', fix: `check that ${at} is a readable file`})
+  })
+
+  // Root reads any file: the real permission check needs an ordinary user.
+  it.skipIf(process.getuid?.() === 0)('a tls key without read permission names the key, the path and the fix', async () => {
+    const file = await fleet(`${VALID}tls: {mode: files, cert: site.crt, key: site.key}\n`, {'site.crt': [CERT, 0o644], 'site.key': [KEY, 0o000]})
+    const abs = path.join(path.dirname(file), 'site.key')
+    expect((await checkInventoryFile(file)).errors).toEqual([
+      `${file}:10:45 tls.key: "site.key" cannot be read (${abs}: permission denied); make it readable by the user running infra (e.g. chmod u+r ${abs}; every folder above it needs x)`,
+    ])
+  })
 })
 
 describe('infra validate', () => {
@@ -201,6 +255,26 @@ describe('infra validate', () => {
     const good = await run(['--config', await fleet(VALID), '--json'])
     expect(good.code).toBe(0)
     expect(JSON.parse(good.out)).toMatchObject({valid: true, errors: [], hosts: {bastion: 1, web: 3, active: 1, standby: 2}})
+  })
+
+  it('refuses what a host would refuse (a duration past its maximum, a health path, a tls folder): exit 2, and loadInventory throws a ConfigError', async () => {
+    const text = VALID.replace('web:\n', 'web:\n  timeout: 1000h\n  healthCheck: {path: /health?x}\n') + 'tls: {mode: files, cert: tls, key: tls}\n'
+    const file = await fleet(text, {'tls/readme': ['', 0o644]})
+    const d = path.dirname(file)
+    const r = await run(['--config', file])
+    expect(r.code).toBe(2)
+    expect(r.err.split('\n').slice(0, 6)).toEqual([
+      `${file} is not valid (4 errors):`,
+      `${file}:6:12 web.timeout: "1000h" is too long (at most 1h)`,
+      `${file}:7:23 web.healthCheck.path: "/health?x" is not a plain URL path ("/" then letters, digits and . _ ~ / - only, at most 128 characters, e.g. "/healthz")`,
+      `${file}:12:26 tls.cert: "tls" is a folder, not a file (${d}/tls); name the file itself, not its folder`,
+      `${file}:12:36 tls.key: "tls" is a folder, not a file (${d}/tls); name the file itself, not its folder`,
+      '  → Fix the keys above; the reference of every key is in docs/INVENTORY.md.',
+    ])
+    const err = await errorOf(loadInventory(file))
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).exitCode).toBe(2)
+    expect(err.message).toContain(`${file}:6:12 web.timeout: "1000h" is too long (at most 1h)`)
   })
 
   it('--skip-files leaves out the file checks', async () => {

@@ -89,7 +89,7 @@ web:
     const r = validateInventoryText(
       edit('web:\n', 'web:\n  appPort: 3000\n', BASE) +
         `tls: {mode: files, cert: tls/site.crt, key: tls/site.key}
-alerts: {email: ops@example.com, webhook: "https://hooks.example.com/x"}
+alerts: {email: ops@example.com, webhookEnv: INFRA_ALERT_WEBHOOK}
 `,
     )
     expect(r.errors).toEqual([])
@@ -132,6 +132,9 @@ const CASES: [title: string, text: string, errors: string[]][] = [
   ]],
   ['loopback web node address', edit('10.10.0.12', '127.0.0.2'), [
     'infra.yaml:14:16 web.nodes[1].address: "127.0.0.2" is a loopback address; web nodes must be on the private network',
+  ]],
+  ['ssh.hostKeys naming no host', edit('  port: 22\n', '  port: 22\n  hostKeys:\n    web3: [SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA]\n'), [
+    'infra.yaml:7:11 ssh.hostKeys.web3: no host of this inventory is named "web3" (hosts: bastion, web1, web2)',
   ]],
   ['duplicate node name', edit('name: web2', 'name: web1'), [
     'infra.yaml:13:13 web.nodes[1].name: "web1" is already used by web.nodes[0]; every host needs its own name',
@@ -208,8 +211,8 @@ const CASES: [title: string, text: string, errors: string[]][] = [
   ['alert e-mail that is not one', BASE + 'alerts:\n  email: ops-at-example.com\n', [
     'infra.yaml:17:10 alerts.email: "ops-at-example.com" is not an e-mail address',
   ]],
-  ['webhook that is not http(s)', BASE + 'alerts:\n  webhook: ftp://example.com/x\n', [
-    'infra.yaml:17:12 alerts.webhook: "ftp://example.com/x" is not an http:// or https:// URL',
+  ['webhook URL in the inventory (a secret: refused, whatever the URL)', BASE + 'alerts:\n  webhook: ftp://example.com/x\n', [
+    'infra.yaml:17:12 alerts.webhook: a URL is not accepted here any more: a webhook URL is a secret (anyone who has it can post to it), so it must not be in the inventory. Move the URL to an environment variable and set alerts.webhookEnv: NAME (e.g. export INFRA_ALERT_WEBHOOK=... and alerts.webhookEnv: INFRA_ALERT_WEBHOOK)',
   ]],
   ['node name with capitals', edit('name: web2', 'name: Web2'), [
     'infra.yaml:13:13 web.nodes[1].name: "Web2" is not a host name (lowercase letters, digits and "-", starting with a letter, at most 31 characters)',
@@ -219,6 +222,23 @@ const CASES: [title: string, text: string, errors: string[]][] = [
   ]],
   ['appPort equal to port', edit('web:\n', 'web:\n  appPort: 80\n'), [
     'infra.yaml:10:12 web.appPort: 80 is also web.port; nginx listens on web.port and proxies to the application on appPort, so they must differ',
+  ]],
+  ['a web timeout HAProxy cannot hold', edit('web:\n', 'web:\n  timeout: 1000h\n'), ['infra.yaml:10:12 web.timeout: "1000h" is too long (at most 1h)']],
+  ['an SSH timeout that would overflow the timer', edit('  port: 22\n', '  port: 22\n  connectTimeout: 597h\n'), [
+    'infra.yaml:6:19 ssh.connectTimeout: "597h" is too long (at most 5m)',
+  ]],
+  ['a ban longer than HAProxy keeps an entry', BASE + 'limits: {banFor: 720h}\n', ['infra.yaml:16:18 limits.banFor: "720h" is too long (at most 168h)']],
+  ['a recheck too long for the agents', BASE + 'scaling: {recheckEvery: 9999999999999999h}\n', [
+    'infra.yaml:16:25 scaling.recheckEvery: "9999999999999999h" is too long (at most 24h)',
+  ]],
+  ['a health path HAProxy and nginx cannot take literally', edit('web:\n', 'web:\n  healthCheck: {path: "/health?full=1"}\n'), [
+    'infra.yaml:10:23 web.healthCheck.path: "/health?full=1" is not a plain URL path ("/" then letters, digits and . _ ~ / - only, at most 128 characters, e.g. "/healthz")',
+  ]],
+  ['a health path nginx would never match', edit('web:\n', 'web:\n  healthCheck: {path: /status/../healthz}\n'), [
+    'infra.yaml:10:23 web.healthCheck.path: "/status/../healthz" has an empty, "." or ".." segment, which nginx normalizes away, so the check would never match (e.g. "/healthz")',
+  ]],
+  ['more aliases than one HAProxy line takes', edit('[www.example.com]', `[${Array.from({length: 41}, (_, i) => `a${i}.example.com`).join(', ')}]`), [
+    'infra.yaml:2:10 aliases: has 41 aliases; at most 40 (HAProxy reads at most 64 words on one line)',
   ]],
 ]
 

@@ -7,18 +7,22 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {
   addEntry,
+  addPending,
   findEntries,
+  findPending,
   fingerprint,
   formatEntry,
+  formatPending,
   hostKeyAlgorithmsFor,
   hostPattern,
   hostsFieldMatches,
   keyTypeOf,
   parseKnownHosts,
+  pinKey,
   removeHost,
   verifyHostKey,
 } from '../../src/ssh/known-hosts.js'
-import {checkAndPin, forgetHost, identityOf, pinnedKeys} from '../../src/ssh/pins.js'
+import {checkAndPin, forgetHost, forgetHostAll, identityOf, pendingFingerprints, pinAnnouncedKey, pinnedKeys, trustHost} from '../../src/ssh/pins.js'
 
 let dir: string
 /** Real host keys made by ssh-keygen: their blobs, as a host presents them. */
@@ -230,7 +234,99 @@ describe('known_hosts file', () => {
   })
 })
 
+describe('expected keys: ssh.hostKeys and pending pins (infra hosts trust)', () => {
+  it('ssh.hostKeys: a listed key is pinned as expected on first contact; an unlisted one is refused, first contact or not', () => {
+    const a = fingerprint(keys.a.blob)
+    const listed = [fingerprint(keys.e.blob), a]
+    expect(verifyHostKey(parseKnownHosts(''), web1, keys.a.blob, listed)).toEqual({status: 'expected', keyType: 'ssh-ed25519', fingerprint: a, by: 'inventory'})
+    expect(verifyHostKey(parseKnownHosts(''), web1, keys.b.blob, listed)).toEqual({
+      status: 'unexpected',
+      keyType: 'ssh-ed25519',
+      fingerprint: fingerprint(keys.b.blob),
+      listed,
+      pending: [],
+    })
+    // Pinned already: the list still has the last word (a pin made before the list was written is checked too).
+    const pinned = addEntry('', web1, keys.b.blob)
+    expect(verifyHostKey(parseKnownHosts(pinned), web1, keys.b.blob, listed).status).toBe('unexpected')
+    expect(verifyHostKey(parseKnownHosts(addEntry('', web1, keys.a.blob)), web1, keys.a.blob, listed).status).toBe('match')
+    // No list: trust on first use, as before.
+    expect(verifyHostKey(parseKnownHosts(''), web1, keys.b.blob, []).status).toBe('new')
+  })
+
+  it('a pending pin is a comment line OpenSSH ignores, naming the host as an entry would', () => {
+    const fp = fingerprint(keys.a.blob)
+    const line = formatPending({...web1, port: 2222}, fp)
+    expect(line).toBe(`#infra-trust [web1]:2222,[10.42.0.11]:2222 ${fp} (infra hosts trust: the first connection must present this key)`)
+    expect(() => formatPending(web1, 'SHA256:short')).toThrow(/not a SHA256 fingerprint/)
+    const text = addPending('# mine\n', web1, fp)
+    expect(addPending(text, web1, fp)).toBe(text) // once per fingerprint
+    const f = parseKnownHosts(text)
+    expect(f.entries).toEqual([])
+    expect(findPending(f, web1)).toEqual([{line: 2, hosts: 'web1,10.42.0.11', fingerprint: fp}])
+    expect(findPending(f, {names: ['web2', '10.42.0.12'], port: 22})).toEqual([])
+    // ssh-keygen lists no key from it, and `ssh-keygen -R` of another host keeps it.
+    const file = path.join(dir, 'kh-pending')
+    writeFileSync(file, addEntry(text, {names: ['web2'], port: 22}, keys.b.blob))
+    expect(execFileSync('ssh-keygen', ['-lf', file], {encoding: 'utf8'}).trim().split('\n')).toHaveLength(1)
+    execFileSync('ssh-keygen', ['-R', 'web2', '-f', file], {stdio: 'pipe'})
+    expect(readFileSync(file, 'utf8')).toBe(text)
+  })
+
+  it('first contact with a pending pin: the matching key is expected, any other refused; pinning replaces the line by the full key', () => {
+    const text = addPending('# mine\n', web1, fingerprint(keys.a.blob))
+    expect(verifyHostKey(parseKnownHosts(text), web1, keys.a.blob)).toEqual({status: 'expected', keyType: 'ssh-ed25519', fingerprint: fingerprint(keys.a.blob), by: 'pending'})
+    const other = verifyHostKey(parseKnownHosts(text), web1, keys.b.blob)
+    expect(other).toMatchObject({status: 'unexpected', fingerprint: fingerprint(keys.b.blob), listed: [], pending: [{line: 2, fingerprint: fingerprint(keys.a.blob)}]})
+    // Both a list and a pending pin: the key must satisfy both.
+    expect(verifyHostKey(parseKnownHosts(text), web1, keys.a.blob, [fingerprint(keys.b.blob)]).status).toBe('unexpected')
+    const pinned = pinKey(text, web1, keys.a.blob)
+    expect(pinned).toBe(`# mine\n${formatEntry(web1, keys.a.blob)}\n`)
+    expect(verifyHostKey(parseKnownHosts(pinned), web1, keys.a.blob).status).toBe('match')
+  })
+
+  it('trustHost writes pending pins, only compares a host already pinned, and forget removes both kinds', async () => {
+    const file = path.join(dir, 'kh-trust')
+    const id = identityOf({name: 'web1', address: '10.42.0.11'}, 22)
+    const a = fingerprint(keys.a.blob)
+    const e = fingerprint(keys.e.blob)
+    expect(await trustHost(file, id, [a, e])).toEqual({status: 'pending', added: [a, e], pending: [a, e]})
+    expect(await trustHost(file, id, [a])).toEqual({status: 'pending', added: [], pending: [a, e]})
+    expect(pendingFingerprints(readFileSync(file, 'utf8'), id)).toEqual([a, e])
+    // The first contact presents one of them: pinned, and every pending line of the host is gone.
+    expect((await checkAndPin(file, id, keys.e.blob)).status).toBe('expected')
+    expect(readFileSync(file, 'utf8')).toBe(`${formatEntry(web1, keys.e.blob)}\n`)
+    expect(await trustHost(file, id, [e])).toMatchObject({status: 'pinned'})
+    const conflict = await trustHost(file, id, [a])
+    expect(conflict).toEqual({status: 'conflict', pinned: [{keyType: 'ecdsa-sha2-nistp256', fingerprint: e, line: 1}]})
+    expect(readFileSync(file, 'utf8')).toBe(`${formatEntry(web1, keys.e.blob)}\n`) // nothing written
+    await forgetHost(file, id)
+    await trustHost(file, id, [a])
+    expect(await forgetHostAll(file, id)).toMatchObject({entries: [], pending: [{fingerprint: a}]})
+    expect(readFileSync(file, 'utf8')).toBe('')
+  })
+
+  it('a key the host announced is pinned next to a pin of another type only, and never against ssh.hostKeys', async () => {
+    const file = path.join(dir, 'kh-announced')
+    const id = identityOf({name: 'web1', address: '10.42.0.11'}, 22)
+    // Nothing pinned yet: not this function's job (the first contact pins).
+    expect(await pinAnnouncedKey(file, id, keys.a.blob)).toBe(false)
+    writeFileSync(file, addEntry('', web1, keys.e.blob))
+    expect(await pinAnnouncedKey(file, id, keys.a.blob, [fingerprint(keys.e.blob)])).toBe(false) // not listed
+    expect(await pinAnnouncedKey(file, id, keys.a.blob)).toBe(true)
+    expect(await pinAnnouncedKey(file, id, keys.b.blob)).toBe(false) // an Ed25519 key is pinned now
+    expect(pinnedKeys(readFileSync(file, 'utf8'), id).map((k) => k.keyType)).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519'])
+    expect(hostKeyAlgorithmsFor(['ecdsa-sha2-nistp256', 'ssh-ed25519'])[0]).toBe('ssh-ed25519')
+  })
+})
+
 describe('host key algorithms', () => {
+  it('among pinned types, asks for Ed25519 first, then RSA, then ECDSA (whatever the file order)', () => {
+    expect(hostKeyAlgorithmsFor(['ssh-rsa', 'ssh-ed25519']).slice(0, 3)).toEqual(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256'])
+    expect(hostKeyAlgorithmsFor(['ecdsa-sha2-nistp256', 'ssh-rsa']).slice(0, 3)).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ecdsa-sha2-nistp256'])
+    expect(hostKeyAlgorithmsFor([])).toEqual(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'])
+  })
+
   it('offers pinned types first', () => {
     expect(hostKeyAlgorithmsFor([])[0]).toBe('ssh-ed25519')
     const algos = hostKeyAlgorithmsFor(['ssh-rsa'])

@@ -59,7 +59,7 @@ const INVENTORIES: Record<string, InventoryInput> = {
     tls: {mode: 'files', cert: 'tls/site.crt', key: 'tls/site.key'},
     alerts: {
       email: 'ops@example.org',
-      webhook: 'https://hooks.example.org/infra',
+      webhookEnv: 'INFRA_TEST_WEBHOOK',
       smtp: {url: 'smtps://mail.example.org', from: 'fleet@example.org', user: 'alerts', passwordEnv: 'INFRA_TEST_SMTP_PASSWORD'},
     },
   },

@@ -6,7 +6,7 @@
  * Nothing leaves the namespace. Plus our sshd drop-in on loopback, with infra's own SSH client.
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 
@@ -418,5 +418,109 @@ describe('sshd with the rendered drop-in, reached by infra\'s own SSH client (ss
     const r = await connect({password: 'hunter2'})
     expect(r.ok).toBe(false)
     expect(r.error).toMatch(/All configured authentication methods failed/)
+  })
+})
+
+describe('sshd with the drop-in for ssh.user deploy: root only through a forced command on web nodes, never on the bastion (loopback)', () => {
+  const deploy = inventory({...inv, ssh: {...inv.ssh, user: 'deploy'}} as Parameters<typeof inventory>[0])
+  let d: string
+  const procs: ChildProcess[] = []
+  const ports: Record<'bastion' | 'web', number> = {bastion: 0, web: 0}
+
+  async function freePort(): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port
+        s.close(() => resolve(p))
+      })
+    })
+  }
+
+  beforeAll(async () => {
+    requireTool('sshd', 'openssh-server')
+    d = tempDir('infra-sshd-deploy-')
+    run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${d}/host_ed25519`])
+    for (const k of ['agent', 'plain']) run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', `${d}/${k}`])
+    // root's keys: one with a forced command (as the agents' key in /etc/ssh/infra_agent_keys/root), one without.
+    const pub = (k: string) => readFileSync(`${d}/${k}.pub`, 'utf8').trim()
+    writeFileSync(`${d}/authorized_keys`, `command="echo forced",restrict ${pub('agent')}\n${pub('plain')}\n`)
+    const debianMain = readFileSync('/etc/ssh/sshd_config', 'utf8')
+    const h = hostsByName(deploy)
+    for (const role of ['bastion', 'web'] as const) {
+      const r = `${d}/${role}`
+      mkdirSync(`${r}/sshd_config.d`, {recursive: true})
+      ports[role] = await freePort()
+      writeFileSync(
+        `${r}/sshd_config`,
+        `AuthorizedKeysFile ${d}/authorized_keys\n${debianMain.replace('Include /etc/ssh/sshd_config.d/*.conf', `Include ${r}/sshd_config.d/*.conf`)}\n` +
+          `HostKey ${d}/host_ed25519\nListenAddress 127.0.0.1\nPort ${ports[role]}\nPidFile ${r}/sshd.pid\nStrictModes no\nUsePAM no\n`,
+      )
+      const paths = {sshdConfig: `${r}/sshd_config`, sshdDropInDir: `${r}/sshd_config.d`, sshdDropIn: `${r}/sshd_config.d/00-infra.conf`, sshHostKeyDir: r}
+      const host = role === 'bastion' ? h.bastion! : h.web1!
+      const file = desiredState(context(deploy, {paths}), host).files.find((f) => f.path === paths.sshdDropIn)!
+      writeFileSync(file.path, file.content)
+      mkdirSync('/run/sshd', {recursive: true, mode: 0o755})
+      procs.push(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', paths.sshdConfig], {stdio: ['ignore', 'ignore', 'pipe']}))
+      await until(`sshd (${role}) listening`, () => new Promise<true | undefined>((resolve) => {
+        const s = net.connect(ports[role], '127.0.0.1', () => {
+          s.destroy()
+          resolve(true)
+        })
+        s.on('error', () => resolve(undefined))
+      }))
+    }
+  }, 20_000)
+
+  afterAll(() => {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM')
+    if (d) rmSync(d, {recursive: true, force: true})
+  })
+
+  /**
+   * Log in as root with a key and run a command that leaves a mark: what it printed, or why it did
+   * not run. (sshd refuses such a root login in its privileged monitor, after the unprivileged
+   * child has already answered "success": the client sees the connection closed, and nothing ran.)
+   */
+  function asRoot(role: 'bastion' | 'web', key: string): Promise<{out?: string; error?: string}> {
+    return new Promise((resolve) => {
+      const c = new Client()
+      let done = false
+      const finish = (r: {out?: string; error?: string}) => {
+        if (done) return
+        done = true
+        c.end()
+        resolve(r)
+      }
+      c.on('ready', () => {
+        c.exec(`touch ${d}/ran-${role}-${key}; id -un`, (err, ch) => {
+          if (err) return finish({error: err.message})
+          let out = ''
+          ch.on('data', (x: Buffer) => (out += x.toString()))
+          ch.stderr.on('data', (x: Buffer) => (out += x.toString()))
+          ch.on('close', () => finish({out}))
+        })
+      })
+      c.on('error', (e) => finish({error: e.message}))
+      c.on('close', () => finish({error: 'connection closed'}))
+      c.connect({host: '127.0.0.1', port: ports[role], username: 'root', readyTimeout: 10_000, privateKey: readFileSync(`${d}/${key}`)})
+    })
+  }
+
+  const ran = (role: string, key: string) => existsSync(`${d}/ran-${role}-${key}`)
+
+  it('web node: the agents key gets its forced command; a plain key runs nothing as root', async () => {
+    expect(await asRoot('web', 'agent')).toEqual({out: 'forced\n'})
+    expect(ran('web', 'agent')).toBe(false) // the forced command ran, not ours
+    const plain = await asRoot('web', 'plain')
+    expect(plain.out).toBeUndefined()
+    expect(plain.error).toMatch(/All configured authentication methods failed|connection closed|ECONNRESET/)
+    expect(ran('web', 'plain')).toBe(false)
+  })
+
+  it('bastion: root is refused, whatever the key', async () => {
+    for (const key of ['agent', 'plain']) {
+      expect((await asRoot('bastion', key)).error).toMatch(/All configured authentication methods failed/)
+      expect(ran('bastion', key)).toBe(false)
+    }
   })
 })

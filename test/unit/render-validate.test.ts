@@ -218,3 +218,107 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
     for (const o of origins) expect(o).toContain('label=Debian-Security')
   })
 })
+
+describe('sshd: who may log in as root, and which host keys are offered (real sshd -t / -T)', () => {
+  /** A temp sshd setup: Debian's main file with its Include pointed at our folder, host keys made by ssh-keygen -A (as a Debian host or the lab gets them). */
+  function sshdCase(user: string, role: 'bastion' | 'web', rsaBits?: number) {
+    const dir = caseDir()
+    const inv = inventory({...INVENTORIES['three active, no aliases']!, ssh: {user}})
+    const h = hostsByName(inv)
+    const host = role === 'bastion' ? h[inv.bastion.name]! : h[inv.web.nodes[0]!.name]!
+    const keyDir = `${dir}/etc/ssh`
+    mkdirSync(keyDir, {recursive: true})
+    const keygen = run(['ssh-keygen', '-A', '-f', dir])
+    if (keygen.code !== 0) throw new Error(keygen.output)
+    if (rsaBits) {
+      rmSync(`${keyDir}/ssh_host_rsa_key`)
+      rmSync(`${keyDir}/ssh_host_rsa_key.pub`)
+      run(['ssh-keygen', '-q', '-t', 'rsa', '-b', String(rsaBits), '-N', '', '-f', `${keyDir}/ssh_host_rsa_key`])
+    }
+    const paths = {
+      sshdConfig: `${dir}/sshd_config`,
+      sshdDropInDir: `${dir}/sshd_config.d`,
+      sshdDropIn: `${dir}/sshd_config.d/00-infra.conf`,
+      sshHostKeyDir: keyDir,
+      sshHostKeysScript: `${dir}/infra-ssh-host-keys`,
+    }
+    mkdirSync(paths.sshdDropInDir)
+    const debian = readFileSync('/etc/ssh/sshd_config', 'utf8').replace('Include /etc/ssh/sshd_config.d/*.conf', `Include ${paths.sshdDropInDir}/*.conf`)
+    writeFileSync(paths.sshdConfig, debian)
+    const state = desiredState(context(inv, {paths}), host)
+    return {dir, keyDir, paths, state, drop: fileAt(state.files, paths.sshdDropIn), script: fileAt(state.files, paths.sshHostKeysScript)}
+  }
+
+  function effective(c: ReturnType<typeof sshdCase>): string {
+    const ok = runValidate(c.drop, `${c.dir}/stage`)
+    expect(ok.code, ok.output).toBe(0)
+    writeFileSync(c.paths.sshdDropIn, c.drop.content)
+    const t = run(['/usr/sbin/sshd', '-T', '-f', c.paths.sshdConfig])
+    expect(t.code, t.output).toBe(0)
+    return t.output
+  }
+
+  it('ssh.user root: root logs in by key only, on every host', () => {
+    for (const role of ['bastion', 'web'] as const) {
+      expect(effective(sshdCase('root', role))).toMatch(/^permitrootlogin without-password$/m) // sshd -T's name for prohibit-password
+    }
+  })
+
+  it('ssh.user deploy: root never logs in on the bastion, and on web nodes only with a forced command (the agents key)', () => {
+    const bastion = sshdCase('deploy', 'bastion')
+    expect(bastion.drop.content).toContain('PermitRootLogin no\n')
+    expect(effective(bastion)).toMatch(/^permitrootlogin no$/m)
+    const web = sshdCase('deploy', 'web')
+    expect(web.drop.content).toContain('PermitRootLogin forced-commands-only\n')
+    const t = effective(web)
+    expect(t).toMatch(/^permitrootlogin forced-commands-only$/m)
+    // The agents' key file is still read on web nodes (it carries the forced command).
+    expect(t).toMatch(/^authorizedkeysfile .ssh\/authorized_keys \/etc\/ssh\/infra_agent_keys\/%u$/m)
+  })
+
+  it('host keys: the Ed25519 and RSA files only, Ed25519 and rsa-sha2 algorithms only, even where an ECDSA key exists', () => {
+    for (const role of ['bastion', 'web'] as const) {
+      const c = sshdCase('root', role)
+      const t = effective(c)
+      const keys = t.split('\n').filter((l) => l.startsWith('hostkey '))
+      expect(keys).toEqual([`hostkey ${c.keyDir}/ssh_host_ed25519_key`, `hostkey ${c.keyDir}/ssh_host_rsa_key`])
+      const algos = t.match(/^hostkeyalgorithms (.*)$/m)![1]!.split(',')
+      expect(algos).toEqual(['ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'rsa-sha2-512', 'rsa-sha2-256', 'rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com'])
+      // ssh-keygen -A made an ECDSA key too: it stays on disk, not loaded (user keys are another list).
+      expect(readFileSync(`${c.keyDir}/ssh_host_ecdsa_key.pub`, 'utf8')).toMatch(/^ecdsa-sha2-nistp256 /)
+    }
+  })
+
+  it('infra-ssh-host-keys (the ssh check before a reload) replaces a 2048-bit RSA key, keeps the Ed25519 key, and then changes nothing', () => {
+    const c = sshdCase('root', 'web', 2048)
+    expect(runValidate(c.script, `${c.dir}/stage`).code).toBe(0) // sh -n
+    expect(run(['shellcheck', '-s', 'sh', '-'], c.script.content).output).toBe('')
+    expect(c.script).toMatchObject({mode: 0o755, notify: [{service: 'ssh', action: 'reload'}]})
+    expect(c.state.services.find((s) => s.name === 'ssh')?.check).toBe('/usr/local/sbin/infra-ssh-host-keys && /usr/sbin/sshd -t')
+    writeFileSync(c.paths.sshHostKeysScript, c.script.content, {mode: 0o755})
+    const fp = (f: string) => run(['ssh-keygen', '-lf', `${c.keyDir}/${f}.pub`]).output.split(' ').slice(0, 2).join(' ')
+    const ed = fp('ssh_host_ed25519_key')
+    const ecdsa = fp('ssh_host_ecdsa_key')
+    expect(fp('ssh_host_rsa_key')).toMatch(/^2048 /)
+
+    const first = run(['sh', c.paths.sshHostKeysScript])
+    expect(first.code, first.output).toBe(0)
+    expect(first.output).toBe(`replaced the 2048-bit RSA host key ${c.keyDir}/ssh_host_rsa_key with a new 3072-bit one\n`)
+    expect(fp('ssh_host_rsa_key')).toMatch(/^3072 SHA256:/)
+    expect(fp('ssh_host_ed25519_key')).toBe(ed)
+    expect(fp('ssh_host_ecdsa_key')).toBe(ecdsa)
+    expect(run(['stat', '-c', '%a', `${c.keyDir}/ssh_host_rsa_key`, `${c.keyDir}/ssh_host_rsa_key.pub`]).output).toBe('600\n644\n')
+    // The new pair matches, and sshd loads it.
+    expect(run(['ssh-keygen', '-y', '-f', `${c.keyDir}/ssh_host_rsa_key`]).output.split(' ')[1]).toBe(readFileSync(`${c.keyDir}/ssh_host_rsa_key.pub`, 'utf8').split(' ')[1])
+    expect(effective(c)).toMatch(/^hostkey .*ssh_host_rsa_key$/m)
+    expect(run(['ls', '-A', c.keyDir]).output).not.toContain('.infra-host-key')
+
+    const again = run(['sh', c.paths.sshHostKeysScript])
+    expect(again).toEqual({code: 0, output: ''})
+    // A missing key is created.
+    rmSync(`${c.keyDir}/ssh_host_ed25519_key`)
+    rmSync(`${c.keyDir}/ssh_host_ed25519_key.pub`)
+    expect(run(['sh', c.paths.sshHostKeysScript]).output).toBe(`created the Ed25519 host key ${c.keyDir}/ssh_host_ed25519_key\n`)
+    expect(fp('ssh_host_ed25519_key')).toMatch(/^256 SHA256:/)
+  })
+})

@@ -21,7 +21,7 @@ import {Fleet, HostKeyEvent, resolveTarget} from '../../src/ssh/fleet.js'
 import {fingerprint, formatEntry} from '../../src/ssh/known-hosts.js'
 import {interactiveShell, runAttached} from '../../src/ssh/interactive.js'
 import {forgetHost, identityOf} from '../../src/ssh/pins.js'
-import {allSucceeded, connectOne, runOnTargets} from '../../src/ssh/run.js'
+import {allSucceeded, connectOne, listHostPins, runOnTargets, trustHostKey} from '../../src/ssh/run.js'
 
 const SSHD = '/usr/sbin/sshd'
 const canRun = process.getuid?.() === 0 && existsSync(SSHD)
@@ -452,6 +452,205 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
     } finally {
       await fleet.close()
     }
+  })
+})
+
+describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and the pin message (real sshd, loopback)', () => {
+  const pub = (name: string) => Buffer.from(server(name).hostPub.split(' ')[1], 'base64')
+  const WRONG = 'SHA256:' + 'A'.repeat(43)
+
+  it('a bastion key not in ssh.hostKeys is refused before login (nothing runs, nothing is pinned); the web nodes say why', async () => {
+    const before = count(logOf('bastion'), /Accepted publickey/)
+    const loaded = fleetInventory({ssh: {hostKeys: {bastion: [WRONG]}}})
+    const fleet = Fleet.open(loaded, {onHostKeyNew: () => {}})
+    try {
+      const results = await fleet.forEach((c) => c.exec('touch /tmp/infs-should-not-exist; echo ran'))
+      const b = results.get('bastion')!
+      expect(b.ok).toBe(false)
+      const e = (!b.ok && b.error) as SshError
+      expect(e.kind).toBe('hostkey-unexpected')
+      expect(e.code).toBe('ESSH_HOSTKEY_UNEXPECTED')
+      const seen = fingerprint(pub('bastion'))
+      expect(e.message).toBe(
+        `bastion: 127.0.0.1:${port} presented host key ssh-ed25519 ${seen}, which is not in ssh.hostKeys.bastion (${loaded.path}): ${WRONG}. ` +
+          `infra stopped before logging in. If \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on bastion's console prints ${seen}, ` +
+          'put that fingerprint in ssh.hostKeys.bastion; if not, someone may be intercepting the connection: do not go on.',
+      )
+      expect(e.hint).toContain("Read the fingerprint on bastion's own console (your provider's web console), not over SSH")
+      for (const name of ['web1', 'web2']) {
+        const r = results.get(name)!
+        expect(!r.ok && (r.error as SshError).kind).toBe('bastion-down')
+        expect(!r.ok && r.error.message).toContain(`${name}: cannot go through bastion bastion: 127.0.0.1:${port} presented host key`)
+      }
+    } finally {
+      await fleet.close()
+    }
+    // No login happened anywhere, and nothing was pinned.
+    expect(count(logOf('bastion'), /Accepted publickey/) - before).toBe(0)
+    expect(existsSync(loaded.knownHostsPath)).toBe(false)
+  })
+
+  it('the fingerprints in ssh.hostKeys let the first contact through, and the pin says they matched', async () => {
+    const loaded = fleetInventory({ssh: {hostKeys: {bastion: [WRONG, fingerprint(pub('bastion'))], web1: [fingerprint(pub('web1'))]}}})
+    const seen: HostKeyEvent[] = []
+    const fleet = Fleet.open(loaded, {onHostKeyNew: (e) => seen.push(e)})
+    try {
+      expect((await (await fleet.connect('web1')).exec('echo ok')).stdout).toBe('ok\n')
+    } finally {
+      await fleet.close()
+    }
+    expect(seen.map((e) => [e.host.name, e.trust])).toEqual([
+      ['bastion', 'inventory'],
+      ['web1', 'inventory'],
+    ])
+    expect(seen[0].message).toBe(`bastion: pinned new host key ssh-ed25519 ${fingerprint(pub('bastion'))} in ${loaded.knownHostsPath} (it matches ssh.hostKeys.bastion)`)
+    expect(readFileSync(loaded.knownHostsPath, 'utf8')).toContain(formatEntry({names: ['web1', '127.0.0.2'], port}, pub('web1')))
+  })
+
+  it('ssh.hostKeys naming no host of the inventory is a ConfigError before anything connects', () => {
+    // The inventory's own validation refuses it (infra validate, every command's load)...
+    expect(() => fleetInventory({ssh: {hostKeys: {wbe1: [WRONG]}}})).toThrow(/no host of this inventory is named \\"wbe1/)
+    // ...and the Fleet refuses an inventory object built without that validation.
+    const loaded = fleetInventory()
+    ;(loaded.inventory.ssh as {hostKeys?: Record<string, string[]>}).hostKeys = {wbe1: [WRONG]}
+    expect(() => Fleet.open(loaded)).toThrow(ConfigError)
+    expect(() => Fleet.open(loaded)).toThrow('ssh.hostKeys.wbe1: no host of this inventory is named "wbe1"')
+  })
+
+  it('infra hosts trust: the first contact must match the pending fingerprint, which its full key then replaces', async () => {
+    const loaded = fleetInventory()
+    const fp = fingerprint(pub('web1'))
+    expect(await trustHostKey(loaded, 'web1', [WRONG])).toMatchObject({status: 'pending', fingerprints: [WRONG]})
+    expect((await listHostPins(loaded)).find((h) => h.name === 'web1')).toMatchObject({fingerprint: null, pending: [WRONG]})
+    const fleet = Fleet.open(loaded, {onHostKeyNew: () => {}})
+    try {
+      const err = (await fleet.connect('web1').catch((e: unknown) => e)) as SshError
+      expect(err.kind).toBe('hostkey-unexpected')
+      expect(err.message).toContain(`presented host key ssh-ed25519 ${fp}, which is not the fingerprint trusted with \`infra hosts trust web1\` (${WRONG}, ${loaded.knownHostsPath} line 1)`)
+      expect(err.message).toContain(`run \`infra hosts forget web1 -c ${loaded.path}\` then \`infra hosts trust web1 ${fp} -c ${loaded.path}\``)
+    } finally {
+      await fleet.close()
+    }
+    await forgetHost(loaded.knownHostsPath, identityOf({name: 'web1', address: '127.0.0.2'}, port))
+    expect(readFileSync(loaded.knownHostsPath, 'utf8')).not.toContain('#infra-trust web1')
+
+    expect(await trustHostKey(loaded, 'web1', [fp])).toEqual({host: 'web1', knownHostsPath: loaded.knownHostsPath, status: 'pending', fingerprints: [fp], added: [fp]})
+    const seen: HostKeyEvent[] = []
+    const fleet2 = Fleet.open(loaded, {onHostKeyNew: (e) => seen.push(e)})
+    try {
+      expect((await (await fleet2.connect('web1')).exec('echo ok')).stdout).toBe('ok\n')
+    } finally {
+      await fleet2.close()
+    }
+    expect(seen.find((e) => e.host.name === 'web1')).toMatchObject({trust: 'pending', fingerprint: fp})
+    const text = readFileSync(loaded.knownHostsPath, 'utf8')
+    expect(text).toContain(formatEntry({names: ['web1', '127.0.0.2'], port}, pub('web1')))
+    expect(text).not.toContain('#infra-trust')
+    // Once pinned, trusting the same fingerprint is a no-op, another one a failure (exit 1) naming the pin.
+    expect(await trustHostKey(loaded, 'web1', [fp])).toMatchObject({status: 'pinned', fingerprints: [fp]})
+    await expect(trustHostKey(loaded, 'web1', [WRONG])).rejects.toMatchObject({exitCode: 1, message: expect.stringContaining(`web1 is already pinned in ${loaded.knownHostsPath} to ssh-ed25519 ${fp}`)})
+    await expect(trustHostKey(loaded, 'web1', ['SHA256:nope'])).rejects.toMatchObject({exitCode: 2})
+    await expect(trustHostKey(loaded, 'web9', [fp])).rejects.toMatchObject({exitCode: 2, message: expect.stringContaining('unknown host "web9"')})
+  })
+
+  it('the first-use message says how to check the key on the host console, and is written to stderr when nobody listens', async () => {
+    const loaded = fleetInventory()
+    const seen: HostKeyEvent[] = []
+    const fleet = Fleet.open(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)})
+    try {
+      await fleet.connect('bastion')
+    } finally {
+      await fleet.close()
+    }
+    const fp = fingerprint(pub('bastion'))
+    expect(seen).toHaveLength(1)
+    expect(seen[0].trust).toBe('first-use')
+    expect(seen[0].message).toBe(
+      `bastion: pinned new host key ssh-ed25519 ${fp} in ${loaded.knownHostsPath} on first contact, unchecked: nothing said which key to expect (ssh.hostKeys, \`infra hosts trust\`).\n` +
+        `  → Check it on bastion's console (not over SSH): \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` must print ${fp}. ` +
+        `If it does not, stop: run \`infra hosts forget bastion -c ${loaded.path}\` and find out who answered at 127.0.0.1.`,
+    )
+    // Without a listener (e.g. provision), the same message goes to stderr: a first-use pin is never silent.
+    const loaded2 = fleetInventory()
+    const written: string[] = []
+    const write = process.stderr.write.bind(process.stderr)
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write
+    const fleet2 = Fleet.open(loaded2, {only: ['bastion']})
+    try {
+      await fleet2.connect('bastion')
+    } finally {
+      await fleet2.close()
+      process.stderr.write = write
+    }
+    expect(written.join('')).toContain(`bastion: pinned new host key ssh-ed25519 ${fp} in ${loaded2.knownHostsPath} on first contact, unchecked`)
+  })
+})
+
+describe.skipIf(!canRun)('a host pinned by its ECDSA key, when sshd stops offering ECDSA (real sshd, loopback)', () => {
+  const ADDR = '127.0.0.5'
+  let proc: ChildProcess | undefined
+  let cfgBase: string[]
+  const key = (t: string) => path.join(dir, `old_${t}_host_key`)
+
+  async function start(hostKeys: string[]): Promise<void> {
+    const cfg = path.join(dir, 'old.sshd_config')
+    writeFileSync(cfg, [...cfgBase, ...hostKeys.map((t) => `HostKey ${key(t)}`), ''].join('\n'))
+    proc = spawn(SSHD, ['-D', '-E', path.join(dir, 'old.log'), '-f', cfg], {stdio: 'ignore'})
+    await waitForPort(ADDR, port)
+  }
+
+  async function stop(): Promise<void> {
+    if (!proc || proc.exitCode !== null) return
+    const p = proc
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve())
+      p.kill('SIGTERM')
+    })
+  }
+
+  beforeAll(() => {
+    if (!canRun) return
+    for (const t of ['ecdsa', 'ed25519']) execFileSync('ssh-keygen', ['-q', '-t', t, '-N', '', '-C', '', '-f', key(t)])
+    cfgBase = [
+      `Port ${port}`,
+      `ListenAddress ${ADDR}`,
+      `PidFile ${path.join(dir, 'old.pid')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      'PermitRootLogin yes',
+      'UsePAM no',
+      'SetEnv SHLVL=1',
+    ]
+  })
+  afterAll(stop)
+
+  it('infra pins the Ed25519 key the host announces, and keeps connecting once only Ed25519 (and RSA) is offered', async () => {
+    await start(['ecdsa', 'ed25519'])
+    const loaded = fleetInventory({bastion: ADDR})
+    const blob = (t: string) => Buffer.from(readFileSync(key(t) + '.pub', 'utf8').split(' ')[1], 'base64')
+    // An operator's known_hosts with only the ECDSA key (e.g. from ssh-keyscan or an older tool).
+    writeFileSync(loaded.knownHostsPath, formatEntry({names: ['bastion', ADDR], port}, blob('ecdsa')) + '\n')
+    const seen: HostKeyEvent[] = []
+    const fleet = Fleet.open(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)})
+    try {
+      expect((await (await fleet.connect('bastion')).exec('echo ok')).stdout).toBe('ok\n')
+    } finally {
+      await fleet.close()
+    }
+    expect(seen.map((e) => [e.trust, e.keyType, e.fingerprint])).toEqual([['announced', 'ssh-ed25519', fingerprint(blob('ed25519'))]])
+    expect(seen[0].message).toContain('over the connection its pinned ecdsa-sha2-nistp256 key verified')
+    expect(readFileSync(loaded.knownHostsPath, 'utf8')).toContain(formatEntry({names: ['bastion', ADDR], port}, blob('ed25519')))
+
+    // The new sshd configuration: no ECDSA host key any more.
+    await stop()
+    await start(['ed25519'])
+    const fleet2 = Fleet.open(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)})
+    try {
+      expect((await (await fleet2.connect('bastion')).exec('echo still ok')).stdout).toBe('still ok\n')
+    } finally {
+      await fleet2.close()
+    }
+    expect(seen).toHaveLength(1)
   })
 })
 

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {loadInventory} from '../../src/inventory/load.js'
+import {fileLabel, loadInventory} from '../../src/inventory/load.js'
 import {ConfigError} from '../../src/lib/errors.js'
 import {ensureSelfSigned, ensureTls, haproxyPem, readCertFiles, selfSignedPaths} from '../../src/tls/ensure.js'
 import {certInfo, checkKeyPair, splitPemCerts, uncoveredNames} from '../../src/tls/inspect.js'
@@ -187,5 +187,38 @@ describe('ensureTls (files)', () => {
     ).rejects.toThrow(/--tls-cert: .*expired on/)
     await expect(readCertFiles({...base, certPath: path.join(dir, 'ext.cnf'), keyPath: path.join(dir, 'leaf.key')})).rejects.toThrow(/--tls-cert: .*holds no PEM certificate/)
     await expect(readCertFiles({...base, certPath: path.join(dir, 'missing.pem'), keyPath: path.join(dir, 'leaf.key')})).rejects.toThrow(/--tls-cert: cannot read/)
+  })
+
+  it('an unreadable tls.cert or tls.key (missing, a folder, through a file) is a ConfigError naming the inventory, the key, the path and the fix', async () => {
+    execFileSync('mkdir', ['-p', path.join(dir, 'a-folder')])
+    const cases: [cert: string, key: string, message: string, hint: RegExp][] = [
+      ['gone.pem', 'leaf.key', `infra.yaml: tls.cert: cannot read ${dir}/gone.pem: no such file`, /^Check the path \(in the inventory, a path is relative to its folder; ~\/ is your home folder\)\. Point it at your PEM certificate/],
+      ['fullchain.pem', 'a-folder', `infra.yaml: tls.key: cannot read ${dir}/a-folder: it is a folder, not a file`, /^Name the file itself, not its folder\. Point it at the PEM private key/],
+      ['leaf.pem/x', 'leaf.key', `infra.yaml: tls.cert: cannot read ${dir}/leaf.pem/x: a part of the path is a file, not a folder`, /^Check the path\. /],
+    ]
+    for (const [cert, key, message, hint] of cases) {
+      writeFileSync(path.join(dir, 'infra.yaml'), inventoryText(['www.example.com'], `tls:\n  mode: files\n  cert: ${cert}\n  key: ${key}\n`))
+      // Without the loader's file checks, as when a file changes between validation and provision.
+      const err = await ensureTls(await loadInventory(path.join(dir, 'infra.yaml'), {checkFiles: false})).catch((error: unknown) => error)
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as ConfigError).exitCode).toBe(2)
+      expect((err as ConfigError).message).toBe(message.replace('infra.yaml', fileLabel(path.join(dir, 'infra.yaml'))))
+      expect((err as ConfigError).hint).toMatch(hint)
+    }
+  })
+})
+
+describe('ensureTls (self-signed): unreadable files', () => {
+  it('a folder where the key should be is a ConfigError naming the inventory and the path, not a bare errno', async () => {
+    const dir = newDir('self-signed-folder')
+    writeFileSync(path.join(dir, 'infra.yaml'), inventoryText([]))
+    const {certPath, keyPath} = selfSignedPaths(dir, 'example.com')
+    execFileSync('mkdir', ['-p', keyPath])
+    writeFileSync(certPath, '')
+    const err = await ensureTls(await loadInventory(path.join(dir, 'infra.yaml'))).catch((error: unknown) => error)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).exitCode).toBe(2)
+    expect((err as ConfigError).message).toMatch(new RegExp(`infra\\.yaml: tls\\.mode self-signed: cannot read ${keyPath}: it is a folder, not a file$`))
+    expect((err as ConfigError).hint).toMatch(/infra keeps its self-signed certificate and key there/)
   })
 })
