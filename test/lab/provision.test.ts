@@ -7,7 +7,7 @@ import {cp, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
-import {parse} from 'yaml'
+import {parse, stringify} from 'yaml'
 
 import {BASTION_INTERNET_ADDRESS, INTERNET_SERVER_ADDRESS, labExec, labNetExec} from '../../src/lab/index.js'
 
@@ -257,7 +257,10 @@ describe('a first contact (no known_hosts beside the inventory yet)', () => {
   it("pins every host and seeds the bastion agents' known_hosts in the same run: the next provision changes nothing", async () => {
     await mkdir(fresh(), {recursive: true})
     const copy = path.join(fresh(), 'infra.yaml')
-    await writeFile(copy, await readFile(config, 'utf8'))
+    // The same inventory in another folder: its key path made absolute, no known_hosts beside it.
+    const doc = parse(await readFile(config, 'utf8'))
+    doc.ssh.privateKey = path.resolve(dir, doc.ssh.privateKey)
+    await writeFile(copy, stringify(doc))
     const run = (args: string[]) => run_(['node', BIN, ...args, '--config', copy])
     const first = await run(['provision', '--yes'])
     expect(first.code, first.stderr).toBe(0)
