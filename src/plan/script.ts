@@ -104,8 +104,9 @@ function releaseLock(lock: string, run: string): string {
 
 /**
  * The command the NEW connection runs to confirm a guarded change. It confirms only while the
- * rollback has not started and its timer is still pending; the rollback script takes the same
- * lock, so the two never both succeed.
+ * rollback has not started and its timer is still pending (waiting: an elapsed timer whose
+ * rollback runs can still be stopped, which is how a late confirmation used to "succeed" while the
+ * change was being reverted); the rollback script takes the same lock, so the two never both succeed.
  */
 export function confirmScript(runId: string, stateDir = STATE_DIR): string {
   checkRunId(runId)
@@ -115,7 +116,8 @@ export function confirmScript(runId: string, stateDir = STATE_DIR): string {
     `exec 9>>${base}.lock`,
     `flock -w 10 9 || { echo busy; exit 3; }`,
     `if [ -e ${base}.started ] || [ -e ${base}.done ]; then echo reverted; exit 1; fi`,
-    `[ "$(systemctl show -p ActiveState --value ${unit}.timer 2>/dev/null)" = active ] || { echo not-pending; exit 1; }`,
+    // Pending means waiting: once elapsed the timer shows active/running while its rollback runs.
+    `[ "$(systemctl show -p SubState --value ${unit}.timer 2>/dev/null)" = waiting ] || { echo not-pending; exit 1; }`,
     `touch ${base}.confirmed`,
     `systemctl stop ${unit}.timer`,
     `rm -f ${base}.sh`,

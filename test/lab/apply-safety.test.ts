@@ -173,6 +173,26 @@ describe('the confirmation of a guarded change', () => {
     expect((await onBastion('cat /var/lib/infra/lock 2>/dev/null')).stdout).toBe('')
   })
 
+  it('a confirmation while the rollback is already running is refused, and the change is reverted', async () => {
+    const {plan, current} = await guardedPlan()
+    const run = `20261202T000000-race${process.pid}`
+    // The rollback service starts when the timer elapses but waits 5 s before its script: the
+    // timer is then elapsed yet still loaded (active/running), the window a late confirmation hit.
+    const dropin = `/etc/systemd/system/infra-rollback-${run}.service.d`
+    await onBastion(`mkdir -p ${dropin} && printf '[Service]\\nExecStartPre=/bin/sleep 5\\n' > ${dropin}/slow.conf && systemctl daemon-reload`)
+    try {
+      const applied = parseApplyOutput((await labExec(bastion, ['bash', '-s'], {input: applyScript(plan, {runId: run, guardSeconds: 10, holder: 'test@lab pid 1'})})).stdout)
+      expect(applied.ok).toBe(true)
+      await until('the rollback service to start', 25_000, async () => (await onBastion(`systemctl is-active infra-rollback-${run}.service`)).stdout.trim() === 'activating')
+      const confirm = await onBastion(confirmScript(run))
+      expect(confirm.stdout).not.toContain('confirmed')
+      await until('the rollback to finish', 25_000, async () => (await onBastion(`cat /var/lib/infra/rollback-${run}.done`)).stdout.includes('reverted'))
+      expect((await onBastion('cat /etc/nftables.conf')).stdout).toBe(current)
+    } finally {
+      await onBastion(`rm -rf ${dropin}`)
+    }
+  })
+
   it('a confirmation in time cancels the rollback: the change stays after the timeout', async () => {
     const {plan, current} = await guardedPlan()
     const run = `20261202T000000-ontime${process.pid}`
