@@ -33,14 +33,22 @@ export interface FleetLike {
 }
 
 /**
- * The bastion re-rendered with the pins the web nodes' connections just made (a first contact),
- * after those connections are up (or failed). Unchanged when nothing new was pinned.
+ * The bastion, planned with the pins the web nodes' connections make (a first contact pins them):
+ * once its facts are read, it waits for those connections (opened meanwhile, so the two overlap)
+ * and re-renders from the pins as they are then.
  */
-async function withFreshPins(fleet: FleetLike, bastion: PreparedHost, webs: PreparedHost[]): Promise<PreparedHost> {
-  if (!bastion.withPins || !fleet.knownHosts) return bastion
-  await Promise.allSettled(webs.map((w) => fleet.connect(w.spec.name)))
-  const pins = await fleet.knownHosts().catch(() => undefined)
-  return pins === undefined ? bastion : {...bastion, desired: {...bastion.desired, ...bastion.withPins(pins)}}
+function withFreshPins(fleet: FleetLike, bastion: PreparedHost, webs: PreparedHost[]): PreparedHost {
+  const {withPins} = bastion
+  if (!withPins || !fleet.knownHosts || webs.length === 0) return bastion
+  const connected = Promise.allSettled(webs.map((w) => fleet.connect(w.spec.name)))
+  return {
+    ...bastion,
+    refresh: async () => {
+      await connected
+      const pins = await fleet.knownHosts!().catch(() => undefined)
+      return pins === undefined ? bastion.desired : {...bastion.desired, ...withPins(pins)}
+    },
+  }
 }
 
 export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'settling' | 'done' | 'failed'
@@ -110,6 +118,8 @@ export interface PreparedHost {
    * the run). provisionFleet calls it with `FleetLike.knownHosts()` before planning the bastion.
    */
   withPins?: (knownHosts: string) => HostDesiredState
+  /** The desired state to plan with, awaited after the facts are read (set by provisionFleet). */
+  refresh?: () => Promise<HostDesiredState & {absent?: string[]}>
 }
 
 /** Runs the bastion fact hook (see PreparedHost.bastionFact): its output, or undefined when it cannot be read. */
@@ -251,7 +261,7 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
   // A dry run changes nothing, so every host can be read at once.
   if (opts.dryRun) {
     webs = await applyBastionFact(fleet, hosts, webs, true)
-    const b = bastion ? await withFreshPins(fleet, bastion, webs) : undefined
+    const b = bastion ? withFreshPins(fleet, bastion, webs) : undefined
     results.push(...(await mapLimit([...(b ? [b] : []), ...webs], opts.concurrency ?? 10, (h) => runHost(fleet, h, opts))))
   } else {
     let early: Promise<string | undefined> | undefined
@@ -269,8 +279,7 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
       if (webs.some((h) => h.withBastionFact)) early = readBastionFact(fleet, hosts, true)
       // Web nodes never contacted before are pinned by those connections: the bastion's agents
       // get the pins in this run, not the next one.
-      const pinned = webs.length > 0 ? await withFreshPins(fleet, bastion, webs.filter((w) => !opts.only?.length || opts.only.includes(w.spec.name))) : bastion
-      results.push(await runHost(fleet, pinned, opts))
+      results.push(await runHost(fleet, withFreshPins(fleet, bastion, webs), opts))
     }
     if (!bastion || results[0]?.ok) {
       const known = results[0]?.changeCount === 0 ? await early : undefined
@@ -299,7 +308,8 @@ export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], op
 }
 
 async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: ProvisionOptions): Promise<HostResult> {
-  const {spec, desired} = prepared
+  const {spec} = prepared
+  let {desired} = prepared
   const progress = opts.onProgress ?? (() => {})
   const t0 = Date.now()
   const result: HostResult = {host: spec.name, role: spec.role, ok: false, changes: [], changeCount: 0, durationMs: 0}
@@ -321,6 +331,7 @@ async function runHost(fleet: FleetLike, prepared: PreparedHost, opts: Provision
     if (unsafe.length > 0) return fail(unsafe.join('; '))
 
     progress(spec.name, 'planning')
+    if (prepared.refresh) desired = await prepared.refresh()
     const plan = planHost(desired, facts)
     result.changeCount = countChanges(plan)
     result.changes = describePlan(plan)
