@@ -2,7 +2,6 @@ import {Args, Flags} from '@oclif/core'
 
 import type {BanResult} from '../edge/bans.js'
 import {BaseCommand} from '../lib/base-command.js'
-import {UsageError} from '../lib/errors.js'
 
 export default class Ban extends BaseCommand {
   static override summary = 'Ban a client address or network at the bastion (HAProxy answers 403).'
@@ -33,13 +32,12 @@ Exit status: 0 banned, 1 the bastion could not be reached or refused, 2 a bad ad
 
   async run(): Promise<BanResult> {
     const {args, flags} = await this.parse(Ban)
-    const {durationMs} = await import('../inventory/schema.js')
+    const {durationFlag} = await import('../inventory/flags.js')
     const {ban, parseTarget} = await import('../edge/bans.js')
     parseTarget(args.address)
     let forMs: number | undefined
     if (flags.for !== undefined) {
-      if (!/^[1-9]\d*(s|m|h)$/.test(flags.for)) throw new UsageError(`--for ${flags.for}: not a duration`, {hint: 'Use a whole number followed by s, m or h, e.g. 30m or 24h.'})
-      forMs = durationMs(flags.for)
+      forMs = durationFlag('for', flags.for, {hint: 'Use a whole number followed by s, m or h, e.g. 30m or 24h.'})
     }
     const {loadInventory} = await import('../inventory/load.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})

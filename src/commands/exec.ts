@@ -51,12 +51,9 @@ bad target or inventory.`
     const command = words.join(' ')
     let timeoutMs: number | undefined
     if (flags.timeout !== undefined) {
-      const {durationMs} = await import('../inventory/schema.js')
-      const hint = 'Use a whole number followed by s, m or h, from 1s to 24h, e.g. 30s.'
-      if (!/^[1-9]\d*(s|m|h)$/.test(flags.timeout)) throw new UsageError(`--timeout ${flags.timeout}: not a duration`, {hint})
-      timeoutMs = durationMs(flags.timeout)
+      const {durationFlag} = await import('../inventory/flags.js')
       // Node's timers hold at most 2^31-1 ms (24.8 days); beyond that they fire at once.
-      if (timeoutMs > 24 * 3_600_000) throw new UsageError(`--timeout ${flags.timeout} is too long: at most 24h`, {hint})
+      timeoutMs = durationFlag('timeout', flags.timeout, {max: '24h', hint: 'Use a whole number followed by s, m or h, from 1s to 24h, e.g. 30s.'})
     }
 
     const {loadInventory} = await import('../inventory/load.js')

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {EXIT, UsageError} from '../lib/errors.js'
+import {EXIT} from '../lib/errors.js'
 
 export default class Provision extends BaseCommand {
   static override summary = 'Bring every host to the state the inventory describes (bastion first, then web nodes).'
@@ -30,9 +30,8 @@ Without a terminal (CI), pass --yes.`
   async run() {
     const {flags} = await this.parse(Provision)
     const {loadInventory} = await import('../inventory/load.js')
-    const {durationMs} = await import('../inventory/schema.js')
-    const {runProvisionCommand} = await import('../plan/command.js')
-    const guardSeconds = confirmTimeoutSeconds(flags['confirm-timeout'], durationMs)
+    const {confirmTimeoutSeconds, runProvisionCommand} = await import('../plan/command.js')
+    const guardSeconds = confirmTimeoutSeconds(flags['confirm-timeout'])
     const loaded = await loadInventory(flags.config)
     const result = await runProvisionCommand(loaded, {
       dryRun: flags['dry-run'],
@@ -47,16 +46,3 @@ Without a terminal (CI), pass --yes.`
   }
 }
 
-/**
- * --confirm-timeout in seconds, from 10 s (a new SSH connection needs time to be made and checked:
- * below that a healthy change could be reverted) to 30 min (an unconfirmed firewall should not
- * wait longer to revert).
- */
-export function confirmTimeoutSeconds(value: string, durationMs: (d: string) => number): number {
-  const hint = 'Use seconds or minutes from 10s to 30m, e.g. 30s or 2m.'
-  if (!/^[1-9]\d*(s|m)$/.test(value)) throw new UsageError(`--confirm-timeout ${value}: not a duration`, {hint})
-  const seconds = Math.round(durationMs(value) / 1000)
-  if (seconds < 10) throw new UsageError(`--confirm-timeout ${value} is too short: at least 10s, so a new SSH connection has time to confirm the change`, {hint})
-  if (seconds > 1800) throw new UsageError(`--confirm-timeout ${value} is too long: at most 30m`, {hint})
-  return seconds
-}

@@ -2,11 +2,13 @@
  * The terminal side of provision/plan: progress, confirmation, the printed plan and summary.
  * Kept out of the command class so it stays thin; tests call `provision()` in run.ts directly.
  */
+import {durationFlag} from '../inventory/flags.js'
 import type {LoadedInventory} from '../inventory/load.js'
 import {UsageError} from '../lib/errors.js'
 import {hostProgress, progressMode} from '../lib/progress.js'
 import type {ProvisionResult} from './provision.js'
 import {provision, summaryLine} from './run.js'
+import {MAX_GUARD_SECONDS, MIN_GUARD_SECONDS} from './script.js'
 
 export interface ProvisionCommandOptions {
   dryRun: boolean
@@ -78,4 +80,19 @@ export function printResult(result: ProvisionResult): void {
   err(summaryLine(result))
   if (result.dryRun && result.totalChanges > 0) err('Run `infra provision --yes` to apply.')
   if (result.failed.length > 0) err('Fix the errors above and run `infra provision` again: hosts that succeeded are not changed twice.')
+}
+
+/**
+ * --confirm-timeout in seconds, from 10 s (a new SSH connection needs time to be made and checked:
+ * below that a healthy change could be reverted) to 30 min (an unconfirmed firewall should not
+ * wait longer to revert): the apply script's bounds.
+ */
+export function confirmTimeoutSeconds(value: string): number {
+  const ms = durationFlag('confirm-timeout', value, {
+    units: 's|m',
+    min: {value: `${MIN_GUARD_SECONDS}s`, why: 'so a new SSH connection has time to confirm the change'},
+    max: `${MAX_GUARD_SECONDS / 60}m`,
+    hint: 'Use seconds or minutes from 10s to 30m, e.g. 30s or 2m.',
+  })
+  return Math.round(ms / 1000)
 }

@@ -69,7 +69,7 @@ export function planHost(desired: HostDesiredState & {absent?: string[]}, facts:
   }
   // An earlier apply that installed files but was cut before its reload: finish it now.
   const pending = new Set<string>()
-  for (const [service, action] of facts.pending ?? []) {
+  for (const [service, action] of facts.pending) {
     if (!notified.has(service)) pending.add(service)
     if (notified.get(service) !== 'restart') notified.set(service, action)
   }

@@ -68,7 +68,7 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
 }
 
 export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHost[]> {
-  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey}] = await Promise.all([
+  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey, webNodePins}] = await Promise.all([
     import('../tls/ensure.js'),
     import('../roles/render.js'),
     import('../roles/agents.js'),
@@ -101,12 +101,17 @@ export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHos
       ...(spec.role === 'bastion'
         ? {
             bastionFact: agentKeyCommand,
-            // Once the web nodes' connections pinned their keys (a first contact), the agents'
-            // known_hosts is rendered from the pins again, so a re-run has nothing to change.
-            withPins: (knownHosts: string) => {
-              const pinned = {...ctx, operatorKnownHosts: knownHosts}
-              return desiredState(pinned, spec)
-            },
+            // A web node not pinned yet (a first contact) is pinned by this run's connection: the
+            // agents' known_hosts is then rendered from the pins again, so a re-run has nothing to
+            // change. When every node is pinned already, nothing waits for that.
+            ...(webNodePins(ctx).some((p) => p.keys.length === 0)
+              ? {
+                  withPins: (knownHosts: string) => {
+                    const pinned = {...ctx, operatorKnownHosts: knownHosts}
+                    return desiredState(pinned, spec)
+                  },
+                }
+              : {}),
           }
         : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))

@@ -5,7 +5,7 @@
  * pins) => files.
  */
 import {durationMs} from '../inventory/schema.js'
-import type {HostSpec} from '../inventory/schema.js'
+import type {HostSpec, WebNode} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {findEntries, hostPattern, parseKnownHosts} from '../ssh/known-hosts.js'
 import {identityOf} from '../ssh/pins.js'
@@ -138,6 +138,17 @@ export function renderNodeAgent(ctx: RenderContext): string {
   return renderTemplate('agents/node-agent.sh.hbs', {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`}, ctx.templateOverridesDir)
 }
 
+/** Each web node with its keys pinned in the operator's known_hosts (`@revoked` keys left out; none: not pinned yet). */
+export function webNodePins(ctx: AgentsContext): {node: WebNode; keys: string[]}[] {
+  const port = ctx.inventory.ssh.port
+  const pins = parseKnownHosts(ctx.operatorKnownHosts ?? '')
+  const revoked = new Set(pins.entries.filter((e) => e.marker === '@revoked').map((e) => e.key))
+  return ctx.inventory.web.nodes.map((node) => ({
+    node,
+    keys: [...new Set(findEntries(pins, identityOf(node, port)).filter((e) => !revoked.has(e.key)).map((e) => `${e.keyType} ${e.key}`))],
+  }))
+}
+
 /**
  * The agents' known_hosts on the bastion: each web node's host keys as the operator pinned them in
  * the known_hosts beside the inventory (under the node's name or address; @revoked keys left out),
@@ -149,11 +160,8 @@ export function renderNodeAgent(ctx: RenderContext): string {
  */
 export function renderAgentKnownHosts(ctx: AgentsContext): string {
   const port = ctx.inventory.ssh.port
-  const pins = parseKnownHosts(ctx.operatorKnownHosts ?? '')
-  const revoked = new Set(pins.entries.filter((e) => e.marker === '@revoked').map((e) => e.key))
   const lines = [`# ${MANAGED}`, "# The web nodes' host keys as pinned in the operator's known_hosts; the agents accept no other key for them."]
-  for (const node of ctx.inventory.web.nodes) {
-    const keys = [...new Set(findEntries(pins, identityOf(node, port)).filter((e) => !revoked.has(e.key)).map((e) => `${e.keyType} ${e.key}`))]
+  for (const {node, keys} of webNodePins(ctx)) {
     if (keys.length === 0) lines.push(`# ${node.name} ${node.address}: not pinned yet (the agents accept its key once; the next infra provision writes the pinned one)`)
     for (const key of keys) lines.push(`${hostPattern(node.address, port)} ${key}`)
   }

@@ -17,6 +17,7 @@ import {parse, stringify} from 'yaml'
 import {labExec} from '../../src/lab/index.js'
 import type {HostPlan} from '../../src/plan/diff.js'
 import {applyScript, confirmScript, parseApplyOutput} from '../../src/plan/script.js'
+import {infra} from './helpers.js'
 
 const execFileP = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -30,16 +31,8 @@ let bastion: string
 let PUBLIC: string
 let DOMAIN: string
 
-async function cli(args: string[], config = variant): Promise<{code: number; stdout: string; stderr: string}> {
-  const i = args.indexOf('--')
-  const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
-  try {
-    const r = await execFileP('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
+function cli(args: string[], config = variant): Promise<{code: number; stdout: string; stderr: string}> {
+  return infra(args, config)
 }
 
 /** `infra provision` as a child process the test can kill. */

@@ -3,7 +3,9 @@
  * inventory path comes from `inject('labConfig')`. Every probe here stays on lab links: traffic
  * goes only to addresses of the lab's own namespaces, never off this machine.
  */
-import {spawnSync} from 'node:child_process'
+import {execFile, spawnSync} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
 import {inject} from 'vitest'
 
 import {BASTION_PUBLIC_ADDRESS, labInfo, LabInfo, ROOT_LINK} from '../../src/lab/index.js'
@@ -70,4 +72,24 @@ export function bannerFromNetns(netns: string, address: string, port: number, ti
     (timeoutSec + 5) * 1000,
   )
   return r.code === 0 && r.stdout ? r.stdout.trim() : undefined
+}
+
+const execFileP = promisify(execFile)
+const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+/**
+ * `infra ARGS --config CONFIG` as a user runs it (the built CLI, CI=true, no colour); never throws:
+ * the exit code, stdout and stderr. `--config` goes before a `--` separator, so it is never taken
+ * as part of a remote command.
+ */
+export async function infra(args: string[], config: string): Promise<{code: number; stdout: string; stderr: string}> {
+  const i = args.indexOf('--')
+  const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+  try {
+    const r = await execFileP('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
+    return {code: 0, stdout: r.stdout, stderr: r.stderr}
+  } catch (error) {
+    const e = error as {code?: number; stdout?: string; stderr?: string}
+    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
+  }
 }

@@ -10,6 +10,7 @@ import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {BASTION_INTERNET_ADDRESS, INTERNET_SERVER_ADDRESS, labExec, labNetExec} from '../../src/lab/index.js'
+import {infra} from './helpers.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')
@@ -261,7 +262,7 @@ describe('a first contact (no known_hosts beside the inventory yet)', () => {
     const doc = parse(await readFile(config, 'utf8'))
     doc.ssh.privateKey = path.resolve(dir, doc.ssh.privateKey)
     await writeFile(copy, stringify(doc))
-    const run = (args: string[]) => run_(['node', BIN, ...args, '--config', copy])
+    const run = (args: string[]) => infra(args, copy)
     const first = await run(['provision', '--yes'])
     expect(first.code, first.stderr).toBe(0)
     // Every host was met for the first time, and the message says how to check each key.
@@ -275,12 +276,3 @@ describe('a first contact (no known_hosts beside the inventory yet)', () => {
   })
 })
 
-async function run_(argv: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run(argv[0]!, argv.slice(1), {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}

@@ -9,14 +9,15 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {confirmTimeoutSeconds} from '../../src/commands/provision.js'
-import {durationMs, type HostSpec} from '../../src/inventory/schema.js'
+import {confirmTimeoutSeconds} from '../../src/plan/command.js'
+import type {HostSpec} from '../../src/inventory/schema.js'
 import {EXIT} from '../../src/lib/errors.js'
 import {PENDING_REASON, planHost} from '../../src/plan/diff.js'
 import {factScript, parseFacts} from '../../src/plan/facts.js'
 import {holderIsGone, lockedMessage} from '../../src/plan/provision.js'
 import {applyScript, confirmScript, KEEP_RUNS, LOCKED_EXIT, parseApplyOutput} from '../../src/plan/script.js'
 import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+import {positionsIn} from './render-helpers.js'
 
 const host: HostSpec = {name: 'web1', role: 'web', address: '10.42.0.11', privateAddress: '10.42.0.11', standby: false}
 
@@ -200,11 +201,7 @@ describe('pending reloads', () => {
     const desired: HostDesiredState = {host, packages: [], files: [conf], services: [svc]}
     const facts = parseFacts('@@svc\tweb\tenabled\tactive\n')
     const script = applyScript(planHost(desired, facts), {runId: 'r1', guardSeconds: 30, services: [svc]})
-    const at = (s: string) => {
-      const i = script.indexOf(s)
-      expect(i, s).toBeGreaterThan(-1)
-      return i
-    }
+    const at = positionsIn(script)
     expect(at(`echo reload > "$PENDING"/'web'`)).toBeLessThan(at(`put 0 '${conf.path}'`))
     expect(at(`say "@@done	service	web	$act"`)).toBeLessThan(at(`rm -f "$PENDING"/'web'`))
   })
@@ -228,8 +225,8 @@ describe('pending reloads', () => {
 
 describe('the confirmation of a guarded change', () => {
   it('--confirm-timeout takes 10s to 30m; anything else is a usage error (exit 2) before any host is contacted', () => {
-    expect(confirmTimeoutSeconds('10s', durationMs)).toBe(10)
-    expect(confirmTimeoutSeconds('30m', durationMs)).toBe(1800)
+    expect(confirmTimeoutSeconds('10s')).toBe(10)
+    expect(confirmTimeoutSeconds('30m')).toBe(1800)
     for (const [value, why] of [
       ['0s', /not a duration/],
       ['9s', /too short: at least 10s/],
@@ -239,7 +236,7 @@ describe('the confirmation of a guarded change', () => {
     ] as const) {
       let error: unknown
       try {
-        confirmTimeoutSeconds(value, durationMs)
+        confirmTimeoutSeconds(value)
       } catch (e) {
         error = e
       }
@@ -249,11 +246,7 @@ describe('the confirmation of a guarded change', () => {
 
   it('confirms only while the rollback has not started and its timer is pending, under the rollback lock', () => {
     const c = confirmScript('20261202T000000-abc')
-    const at = (s: string) => {
-      const i = c.indexOf(s)
-      expect(i, s).toBeGreaterThan(-1)
-      return i
-    }
+    const at = positionsIn(c)
     expect(at('flock -w 10 9')).toBeLessThan(at('rollback-20261202T000000-abc.started'))
     expect(at('rollback-20261202T000000-abc.started')).toBeLessThan(at('systemctl stop infra-rollback-20261202T000000-abc.timer'))
     expect(at('SubState --value infra-rollback-20261202T000000-abc.timer 2>/dev/null)" = waiting ]')).toBeLessThan(at('systemctl stop'))

@@ -17,7 +17,7 @@ import {renderAgentsLib} from '../../src/roles/agents.js'
 import {healthPath, renderHaproxyConfig} from '../../src/roles/bastion.js'
 import type {HostPaths} from '../../src/roles/render.js'
 import {desiredState} from '../../src/roles/render.js'
-import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir, writeInside} from './render-helpers.js'
+import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir, writeInside, haproxyPaths} from './render-helpers.js'
 
 const BASE: InventoryInput = {
   domain: 'example.com',
@@ -70,17 +70,8 @@ afterAll(() => {
   if (root) rmSync(root, {recursive: true, force: true})
 })
 
-function haproxyPaths(): Partial<HostPaths> {
-  const dir = path.join(root, `case${++n}`)
-  mkdirSync(dir, {recursive: true})
-  return {
-    haproxyCertDir: `${dir}/certs`,
-    haproxyErrorDir: `${dir}/errors`,
-    haproxyStateFile: `${dir}/server-state`,
-    haproxyAdminSocket: `${dir}/admin.sock`,
-    haproxyConfig: `${dir}/haproxy.cfg`,
-    haproxySaveState: `${dir}/save-state`,
-  }
+function nextHaproxyPaths(): Partial<HostPaths> {
+  return haproxyPaths(path.join(root, `case${++n}`))
 }
 
 const publicKey = generateKeyPairSync('rsa', {modulusLength: 2048}).publicKey.export({type: 'spki', format: 'pem'}) as string
@@ -88,7 +79,7 @@ const publicKey = generateKeyPairSync('rsa', {modulusLength: 2048}).publicKey.ex
 /** `haproxy -c` on the bastion's haproxy.cfg for this inventory, run as the apply engine runs it. */
 function haproxyCheck(input: InventoryInput): {code: number; output: string} {
   const inv = inventory(input)
-  const paths = haproxyPaths()
+  const paths = nextHaproxyPaths()
   const state = desiredState(context(inv, {paths, authMaterial: {key: publicKey}}), hostsByName(inv)[inv.bastion.name]!)
   const dir = path.dirname(paths.haproxyConfig!)
   writeInside(dir, state.files)

@@ -24,7 +24,8 @@ function facts(file?: Partial<FileFact>): HostFacts {
     present: new Set(),
     time: 0,
     provisioned: true,
-  } as unknown as HostFacts
+    pending: new Map(),
+  }
 }
 
 const desired = (f: DesiredFile): HostDesiredState => ({host, packages: [], files: [f], services: []})

@@ -10,6 +10,7 @@ import {factScript, parseFacts} from '../../src/plan/facts.js'
 import {describePlan, preflight, renderPlanDiff} from '../../src/plan/provision.js'
 import {applyScript, parseApplyOutput} from '../../src/plan/script.js'
 import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+import {positionsIn} from './render-helpers.js'
 
 const web: HostSpec = {name: 'web1', role: 'web', address: '10.42.0.11', privateAddress: '10.42.0.11', standby: false}
 
@@ -244,11 +245,7 @@ describe('applyScript', () => {
   })
 
   it('installs plain files, then validates, then installs validated files, then arms the guard before the firewall', () => {
-    const at = (s: string) => {
-      const i = script.indexOf(s)
-      expect(i, s).toBeGreaterThan(-1)
-      return i
-    }
+    const at = positionsIn(script)
     expect(at('apt-get install')).toBeLessThan(at("put 1 '/etc/haproxy/certs/x.pem'"))
     expect(at("put 1 '/etc/haproxy/certs/x.pem'")).toBeLessThan(at('haproxy -c -f "$STAGE/0"'))
     expect(at('haproxy -c -f "$STAGE/0"')).toBeLessThan(at("put 0 '/etc/haproxy/haproxy.cfg'"))

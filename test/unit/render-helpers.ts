@@ -6,9 +6,10 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {expect} from 'vitest'
 
 import {type Inventory, type InventoryInput, inventorySchema, hostsOf, type HostSpec} from '../../src/inventory/schema.js'
-import type {RenderContext} from '../../src/roles/render.js'
+import type {HostPaths, RenderContext} from '../../src/roles/render.js'
 import type {DesiredFile} from '../../src/plan/types.js'
 
 export const DOMAIN = 'example.com'
@@ -158,4 +159,26 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined> | 
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
+
+/** Paths under `dir` for everything HAProxy reads besides its config (for `haproxy -c` on this machine). */
+export function haproxyPaths(dir: string): Partial<HostPaths> {
+  mkdirSync(dir, {recursive: true})
+  return {
+    haproxyCertDir: `${dir}/certs`,
+    haproxyErrorDir: `${dir}/errors`,
+    haproxyStateFile: `${dir}/server-state`,
+    haproxyAdminSocket: `${dir}/admin.sock`,
+    haproxyConfig: `${dir}/haproxy.cfg`,
+    haproxySaveState: `${dir}/save-state`,
+  }
+}
+
+/** Where each string first appears in `text`, for ordering assertions; a string that is not there fails the test. */
+export function positionsIn(text: string): (s: string) => number {
+  return (s: string) => {
+    const i = text.indexOf(s)
+    expect(i, s).toBeGreaterThan(-1)
+    return i
+  }
 }

@@ -12,6 +12,7 @@ import {desiredState, type HostPaths} from '../../src/roles/render.js'
 import {
   context,
   fileAt,
+  haproxyPaths,
   hostsByName,
   INVENTORIES,
   inventory,
@@ -59,17 +60,6 @@ function caseDir(): string {
   return d
 }
 
-/** Temp paths for everything HAProxy reads besides its config. */
-function haproxyPaths(dir: string): Partial<HostPaths> {
-  return {
-    haproxyCertDir: `${dir}/certs`,
-    haproxyErrorDir: `${dir}/errors`,
-    haproxyStateFile: `${dir}/server-state`,
-    haproxyAdminSocket: `${dir}/admin.sock`,
-    haproxyConfig: `${dir}/haproxy.cfg`,
-    haproxySaveState: `${dir}/save-state`,
-  }
-}
 
 describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input) => {
   const inv = inventory(input)
