@@ -5,8 +5,8 @@
  */
 import type {LoadedInventory} from '../inventory/load.js'
 import {HostError, UsageError} from '../lib/errors.js'
-import {shq} from '../roles/common.js'
-import {AGENT_PATHS} from '../roles/agents.js'
+import {shellWord} from '../host/quote.js'
+import {AGENT_PATHS} from '../host/paths.js'
 
 export type ScaleAction = {verb: 'status'} | {verb: 'up'} | {verb: 'down'} | {verb: 'to'; count: number} | {verb: 'pause'} | {verb: 'resume'}
 
@@ -40,7 +40,7 @@ export function scalerCommand(action: ScaleAction, json = false): string {
     case 'status':
       return json ? `${bin} status --json` : `${bin} status`
     case 'to':
-      return `${bin} to ${shq(String(action.count))}`
+      return `${bin} to ${shellWord(String(action.count))}`
     default:
       return `${bin} ${action.verb}`
   }

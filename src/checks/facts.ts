@@ -6,22 +6,21 @@
  * Output lines are `@@tag<TAB>fields...`; multi-line values (sshd -T, rulesets, show stat) are
  * sent base64-encoded on one line.
  */
-import {shq} from '../plan/facts.js'
+import {shq} from '../host/quote.js'
 import type {HostDesiredState} from '../plan/types.js'
+import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
+import {parseShowStat, runtimeCommand, type StatRow} from '../host/haproxy.js'
+import {addressFact, type AddressFact, b64Capture, COMMON_FACTS, factLines, osFact, type OsFact, unb64} from '../host/facts.js'
 
-/** Paths of the agents (contract with src/agents). */
-export const AGENT_PATHS = {
-  cron: '/etc/cron.d/infra-agents',
-  healthcheck: '/usr/local/sbin/infra-healthcheck',
-  scaler: '/usr/local/sbin/infra-scaler',
-  healthcheckHeartbeat: '/var/lib/infra/healthcheck.heartbeat',
-  scalerHeartbeat: '/var/lib/infra/scaler.heartbeat',
-  scalerPaused: '/var/lib/infra/scaler.paused',
-} as const
-
-export const NFTABLES_CONFIG = '/etc/nftables.conf'
-export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg'
-export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock'
+/** The agents' files doctor looks at (scripts, cron file, heartbeats, the pause flag). */
+export const CHECKED_AGENT_PATHS = [
+  AGENT_PATHS.cron,
+  AGENT_PATHS.healthcheck,
+  AGENT_PATHS.scaler,
+  AGENT_PATHS.healthcheckHeartbeat,
+  AGENT_PATHS.scalerHeartbeat,
+  AGENT_PATHS.scalerPaused,
+] as const
 
 export interface DoctorScriptInput {
   role: 'bastion' | 'web'
@@ -31,20 +30,12 @@ export interface DoctorScriptInput {
   health?: {address: string; port: number; path: string}
 }
 
-export interface StatRow {
-  backend: string
-  server: string
-  /** UP, DOWN, MAINT, DRAIN, `UP 1/3`, `no check`, ... as HAProxy prints it. */
-  status: string
-  /** The last health check's result (e.g. L7OK, L4CON, L7STS). */
-  check?: string
-}
 
 export interface DoctorFacts {
-  os: {id: string; versionId: string; prettyName: string}
+  os: OsFact
   /** Epoch seconds on the host. */
   time: number
-  addresses: {iface: string; address: string; prefix: number}[]
+  addresses: AddressFact[]
   /** `sshd -T` as key → value (keys lowercase, as sshd prints them); empty when sshd -T failed. */
   sshd: Map<string, string>
   sshdError?: string
@@ -77,9 +68,6 @@ export interface DoctorFacts {
   healthCode?: number
 }
 
-function b64(cmd: string): string {
-  return `$( { ${cmd} ; } 2>&1 | base64 -w0)`
-}
 
 /** The PEM HAProxy serves, from the desired state (the one secret file ending in .pem). */
 export function pemPathOf(desired?: Pick<HostDesiredState, 'files'>): string | undefined {
@@ -87,12 +75,9 @@ export function pemPathOf(desired?: Pick<HostDesiredState, 'files'>): string | u
 }
 
 export function doctorScript(input: DoctorScriptInput): string {
-  const nft = input.desired?.files.find((f) => f.path.endsWith('nftables.conf'))?.path ?? NFTABLES_CONFIG
+  const nft = input.desired?.files.find((f) => f.path.endsWith('nftables.conf'))?.path ?? DEFAULT_PATHS.nftablesConfig
   const lines = [
-    'export LC_ALL=C',
-    `printf '@@os\\t%s\\t%s\\t%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID")" "$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"`,
-    `printf '@@time\\t%s\\n' "$(date +%s)"`,
-    `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
+    ...COMMON_FACTS,
     `if o=$(sshd -T 2>&1); then printf '@@sshd\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@sshderr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
     `s() { printf '@@svc\\t%s\\t%s\\n' "$1" "$(systemctl is-active "$1" 2>/dev/null || true)"; }`,
     's nftables',
@@ -110,8 +95,8 @@ export function doctorScript(input: DoctorScriptInput): string {
   if (input.role === 'bastion') {
     lines.push(
       's haproxy',
-      `o=$(haproxy -c -f ${HAPROXY_CONFIG} 2>&1); printf '@@haproxyc\\t%s\\t%s\\n' "$?" "$(printf '%s' "$o" | base64 -w0)"`,
-      `if o=$(echo 'show stat' | timeout 3 socat -t2 stdio unix-connect:${HAPROXY_ADMIN_SOCKET} 2>&1); then printf '@@stat\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@staterr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
+      `o=$(haproxy -c -f ${DEFAULT_PATHS.haproxyConfig} 2>&1); printf '@@haproxyc\\t%s\\t%s\\n' "$?" "$(printf '%s' "$o" | base64 -w0)"`,
+      `if o=$(${runtimeCommand('show stat')} 2>&1); then printf '@@stat\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@staterr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
     )
     const pem = pemPathOf(input.desired)
     if (pem) {
@@ -119,7 +104,7 @@ export function doctorScript(input: DoctorScriptInput): string {
         `if o=$(openssl x509 -in ${shq(pem)} -noout -enddate -ext subjectAltName 2>&1); then printf '@@cert\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; else printf '@@certerr\\t%s\\n' "$(printf '%s' "$o" | base64 -w0)"; fi`,
       )
     }
-    for (const p of Object.values(AGENT_PATHS)) lines.push(`p ${shq(p)}`)
+    for (const p of CHECKED_AGENT_PATHS) lines.push(`p ${shq(p)}`)
   } else {
     lines.push('s nginx')
     if (input.health) {
@@ -129,35 +114,6 @@ export function doctorScript(input: DoctorScriptInput): string {
   }
   lines.push('true')
   return lines.join('\n') + '\n'
-}
-
-const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8')
-
-/** `show stat` CSV → one record per line (frontends, backends and servers), keyed by column name. */
-export function parseStatCsv(csv: string): Record<string, string>[] {
-  const lines = csv.split('\n').filter((l) => l.trim() !== '')
-  const header = lines.find((l) => l.startsWith('# '))
-  if (!header) return []
-  const cols = header.slice(2).split(',')
-  return lines
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => {
-      const f = l.split(',')
-      return Object.fromEntries(cols.map((c, i) => [c, f[i] ?? '']))
-    })
-}
-
-/** `show stat` CSV → rows of real servers (not FRONTEND/BACKEND lines). */
-export function parseShowStat(csv: string): StatRow[] {
-  const rows: StatRow[] = []
-  for (const r of parseStatCsv(csv)) {
-    const server = r.svname ?? ''
-    if (server === 'FRONTEND' || server === 'BACKEND') continue
-    const row: StatRow = {backend: r.pxname ?? '', server, status: r.status ?? ''}
-    if (r.check_status !== undefined) row.check = r.check_status
-    rows.push(row)
-  }
-  return rows
 }
 
 /** `openssl x509 -noout -enddate -ext subjectAltName` → notAfter and DNS names. */
@@ -188,21 +144,17 @@ export function parseDoctorFacts(out: string): DoctorFacts {
     unattendedInstalled: false,
     paths: new Map(),
   }
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('@@')) continue
-    const [tag, ...v] = line.split('\t')
+  for (const {tag, fields: v} of factLines(out)) {
     switch (tag) {
       case '@@os':
-        f.os = {id: v[0] ?? '', versionId: v[1] ?? '', prettyName: v[2] ?? ''}
+        f.os = osFact(v)
         break
       case '@@time':
         f.time = Number(v[0])
         break
-      case '@@addr': {
-        const [address, prefix] = (v[1] ?? '').split('/')
-        f.addresses.push({iface: v[0] ?? '', address: address ?? '', prefix: Number(prefix)})
+      case '@@addr':
+        f.addresses.push(addressFact(v))
         break
-      }
       case '@@sshd':
         f.sshd = parseSshdT(unb64(v[0]))
         break

@@ -4,11 +4,12 @@
  */
 import {createTwoFilesPatch} from 'diff'
 
-import {inCidr, isPrivateIPv4} from '../lib/net.js'
-import {sha256} from '../plan/diff.js'
+import {inCidrText, isNonPublicIPv4} from '../host/ipv4.js'
+import {sha256} from '../host/hash.js'
 import {SSHD_ALGORITHMS} from '../roles/common.js'
-import {AGENT_PATHS, NFTABLES_CONFIG, pemPathOf} from './facts.js'
+import {pemPathOf} from './facts.js'
 import type {HostCheck, HostCheckContext, Verdict} from './types.js'
+import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
 
 const PROVISION = 'run `infra provision` to restore'
 const pass = (value: string, message: string): Verdict => ({status: 'pass', value, message, fix: ''})
@@ -142,7 +143,7 @@ export const HOST_CHECKS: HostCheck[] = [
         const diff = facts.nftFile === undefined ? undefined : createTwoFilesPatch(`host${want.path}`, `desired${want.path}`, facts.nftFile, want.content, '', '', {context: 2})
         return fail(facts.nftFile === undefined ? 'file missing' : 'file drift', `${want.path} differs from what provision renders`, PROVISION, diff)
       }
-      if (facts.nftFromFile === undefined) return fail('unverifiable', `could not load ${NFTABLES_CONFIG} in a scratch namespace: ${facts.nftFromFileError ?? 'no output'}`, PROVISION)
+      if (facts.nftFromFile === undefined) return fail('unverifiable', `could not load ${DEFAULT_PATHS.nftablesConfig} in a scratch namespace: ${facts.nftFromFileError ?? 'no output'}`, PROVISION)
       const live = normalizeRuleset(facts.nftLive ?? '')
       const file = normalizeRuleset(facts.nftFromFile)
       if (live !== file) {
@@ -152,7 +153,7 @@ export const HOST_CHECKS: HostCheck[] = [
         // provision compares files, not the live ruleset: reloading the service restores it.
         return fail(
           `live drift (+${added} -${removed} lines)`,
-          `the live ruleset differs from ${want?.path ?? NFTABLES_CONFIG}`,
+          `the live ruleset differs from ${want?.path ?? DEFAULT_PATHS.nftablesConfig}`,
           `reload it from the file: \`infra exec ${host.name} -- systemctl reload nftables\``,
           diff,
         )
@@ -347,7 +348,7 @@ export const HOST_CHECKS: HostCheck[] = [
     roles: ['web'],
     summary: 'a web node has only private addresses',
     run: ({facts}) => {
-      const pub = facts.addresses.filter((a) => !isPrivateIPv4(a.address) && !inCidr(a.address, '127.0.0.0/8') && !inCidr(a.address, '169.254.0.0/16'))
+      const pub = facts.addresses.filter((a) => !isNonPublicIPv4(a.address) && !inCidrText(a.address, '127.0.0.0/8') && !inCidrText(a.address, '169.254.0.0/16'))
       if (pub.length > 0) {
         const v = pub.map((a) => `${a.address}/${a.prefix} on ${a.iface}`).join(', ')
         return fail(v, 'a web node must not have a public address: it bypasses the bastion', `remove it: \`infra exec <node> -- ip addr del ${pub[0].address}/${pub[0].prefix} dev ${pub[0].iface}\` and from the host's network configuration`)

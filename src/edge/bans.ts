@@ -9,8 +9,9 @@ import {isIPv4, isIPv6} from 'node:net'
 
 import type {LoadedInventory} from '../inventory/load.js'
 import {HostError, UsageError} from '../lib/errors.js'
-import {DEFAULT_PATHS} from '../roles/common.js'
 import {edgePaths} from '../roles/edge.js'
+import {shq} from '../host/quote.js'
+import {DEFAULT_PATHS} from '../host/paths.js'
 
 export interface Ban {
   /** An address or a CIDR network, as given. */
@@ -43,8 +44,6 @@ export function cleanReason(reason: string | undefined): string {
   const r = (reason ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200)
   return r === '' ? '-' : r
 }
-
-const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
 
 function script(): string {
   return edgePaths(DEFAULT_PATHS).bansScript

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {sshFingerprint} from '../host/hash.js'
 import {constants} from 'node:fs'
 import {access, chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -41,7 +41,7 @@ export async function findExecutable(name: string, envPath = process.env.PATH ??
 export function fingerprintOf(publicKeyLine: string): string {
   const blob = publicKeyLine.trim().split(/\s+/)[1]
   if (!blob) throw new Error('not an OpenSSH public key line')
-  return 'SHA256:' + createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')
+  return sshFingerprint(Buffer.from(blob, 'base64'))
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import {addressKind, broadcastOf, Cidr, cidrOf, inCidr, isPrivateCidr, parseCidr, parseIPv4} from './ipv4.js'
+import {addressKind, broadcastOf, Cidr, cidrOf, inCidr, isPrivateCidr, parseCidr, parseIPv4} from '../host/ipv4.js'
 
 /**
  * Checks that involve more than one key (duplicates, networks, scaling bounds, tls mode).

@@ -3,9 +3,9 @@ import {fileURLToPath} from 'node:url'
 import {z} from 'zod'
 
 import {crossCheck} from './cross-check.js'
-import {cidrOf, parseCidr} from './ipv4.js'
+import {cidrOf, parseCidr} from '../host/ipv4.js'
 
-export {isIPv4} from './ipv4.js'
+export {isIPv4} from '../host/ipv4.js'
 
 /**
  * The inventory (`infra.yaml`): one zod schema is the source of validation, of the TypeScript

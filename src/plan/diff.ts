@@ -2,7 +2,7 @@
  * Compare the desired state of a host with its facts and list only the changes still needed.
  * Pure: (desired, facts) => plan. A dry run prints the plan; apply executes it.
  */
-import {createHash} from 'node:crypto'
+import {sha256} from '../host/hash.js'
 
 import type {FileFact, HostFacts} from './facts.js'
 import type {DesiredFile, DesiredService, HostDesiredState} from './types.js'
@@ -33,9 +33,6 @@ export interface HostPlan {
 /** Why a service is reloaded although no file changed in this run. */
 export const PENDING_REASON = 'an earlier run installed its files but was interrupted before this'
 
-export function sha256(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex')
-}
 
 export function countChanges(plan: HostPlan): number {
   return plan.packages.length + plan.files.length + plan.remove.length + plan.services.length

@@ -3,8 +3,11 @@
  * parsed into a typed value. The script is a pure function of the desired state, so it is
  * tested as a string, and the parser is tested on fixed output (pyinfra's fact = command + parser).
  */
-import {sha256} from './diff.js'
+import {sha256} from '../host/hash.js'
+import {shq} from '../host/quote.js'
 import type {HostDesiredState} from './types.js'
+import {PENDING_DIR, PROVISIONED_MARKER} from '../host/paths.js'
+import {addressFact, type AddressFact, COMMON_FACTS, factLines, osFact, type OsFact} from '../host/facts.js'
 
 export interface FileFact {
   path: string
@@ -26,10 +29,10 @@ export interface ServiceFact {
 }
 
 export interface HostFacts {
-  os: {id: string; versionId: string}
+  os: OsFact
   hostname: string
   /** IPv4 addresses on the host's interfaces (scope global). */
-  addresses: {iface: string; address: string; prefix: number}[]
+  addresses: AddressFact[]
   /** Installed packages among those asked about. */
   installed: Set<string>
   files: Map<string, FileFact>
@@ -47,15 +50,7 @@ export interface HostFacts {
   pending: Map<string, 'reload' | 'restart'>
 }
 
-/** Written on a host at the end of its first successful apply. */
-export const PROVISIONED_MARKER = '/var/lib/infra/provisioned'
-/** Pending-reload markers (src/plan/script.ts writes and clears them). */
-export const PENDING_DIR = '/var/lib/infra/pending'
 
-/** Single-quote a string for POSIX sh. */
-export function shq(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`
-}
 
 /** Largest file content sent back for diffs; larger files are compared by hash only. */
 const MAX_CONTENT = 256 * 1024
@@ -75,12 +70,9 @@ const SERVICES_AWK = [
 
 export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 'services'> & {absent?: string[]}): string {
   const lines: string[] = [
-    'export LC_ALL=C',
-    `printf '@@os\\t%s\\t%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID")" "$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")"`,
+    ...COMMON_FACTS,
     `printf '@@hostname\\t%s\\n' "$(hostname)"`,
-    `printf '@@time\\t%s\\n' "$(date +%s)"`,
     `[ -e ${PROVISIONED_MARKER} ] && echo '@@provisioned'`,
-    `ip -4 -o addr show scope global 2>/dev/null | awk '{print "@@addr\\t" $2 "\\t" $4}'`,
     `for p in ${PENDING_DIR}/*; do [ -f "$p" ] && printf '@@pending\\t%s\\t%s\\n' "\${p##*/}" "$(head -c 16 "$p")"; done`,
   ]
   if (state.packages.length > 0) {
@@ -115,7 +107,7 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
 
 export function parseFacts(out: string): HostFacts {
   const facts: HostFacts = {
-    os: {id: '', versionId: ''},
+    os: {id: '', versionId: '', prettyName: ''},
     hostname: '',
     addresses: [],
     installed: new Set(),
@@ -126,12 +118,10 @@ export function parseFacts(out: string): HostFacts {
     provisioned: false,
     pending: new Map(),
   }
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('@@')) continue
-    const [tag, ...f] = line.split('\t')
+  for (const {tag, fields: f} of factLines(out)) {
     switch (tag) {
       case '@@os':
-        facts.os = {id: f[0] ?? '', versionId: f[1] ?? ''}
+        facts.os = osFact(f)
         break
       case '@@hostname':
         facts.hostname = f[0] ?? ''
@@ -142,16 +132,11 @@ export function parseFacts(out: string): HostFacts {
       case '@@time':
         facts.time = Number(f[0])
         break
-      case '@@addr': {
-        const [address, prefix] = (f[1] ?? '').split('/')
-        facts.addresses.push({iface: f[0] ?? '', address: address ?? '', prefix: Number(prefix)})
+      case '@@addr':
+        facts.addresses.push(addressFact(f))
         break
-      }
       case '@@pkg':
         if (f[1] === 'installed') facts.installed.add(f[0] ?? '')
-        break
-      case '@@file':
-        facts.files.set(f[0]!, {path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3], sha256: f[4]})
         break
       case '@@stat':
         facts.files.set(f[0]!, {...facts.files.get(f[0]!), path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3]})

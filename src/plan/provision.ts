@@ -8,13 +8,14 @@ import {randomBytes} from 'node:crypto'
 import {hostname, userInfo} from 'node:os'
 import {createTwoFilesPatch} from 'diff'
 
-import {parseShowStat} from '../checks/facts.js'
+import {parseShowStat, runtimeCommand} from '../host/haproxy.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {LoadedInventory} from '../inventory/load.js'
-import {isPrivateIPv4} from '../lib/net.js'
+import {isNonPublicIPv4} from '../host/ipv4.js'
 import {countChanges, type HostPlan, planHost} from './diff.js'
 import {factScript, type HostFacts, parseFacts} from './facts.js'
-import {applyScript, checkGuardSeconds, confirmScript, LOCK_FILE, parseApplyOutput, rollbackUnit, STATE_DIR} from './script.js'
+import {applyScript, checkGuardSeconds, confirmScript, parseApplyOutput, rollbackUnit} from './script.js'
+import {LOCK_FILE, STATE_DIR} from '../host/paths.js'
 import type {HostDesiredState} from './types.js'
 
 /** What the provisioner needs from an SSH connection (src/ssh provides it). */
@@ -193,7 +194,7 @@ export function preflight(spec: HostSpec, facts: HostFacts): string[] {
   if (facts.os.id !== 'debian') errors.push(`${spec.name} runs ${facts.os.id || 'an unknown OS'} ${facts.os.versionId}; infra supports Debian 12`)
   if (spec.role === 'web') {
     for (const a of facts.addresses) {
-      if (!isPrivateIPv4(a.address)) {
+      if (!isNonPublicIPv4(a.address)) {
         errors.push(
           `${spec.name} has the public address ${a.address} on ${a.iface}; web nodes must only be on the private network ` +
             `(remove it: ip addr del ${a.address}/${a.prefix} dev ${a.iface})`,
@@ -395,7 +396,7 @@ async function waitForBackends(fleet: FleetLike, bastion: string, timeoutMs: num
   try {
     const conn = await fleet.connect(bastion)
     for (;;) {
-      const r = await conn.exec("echo 'show stat' | socat -t 2 stdio /run/haproxy/admin.sock", {timeoutMs: 5000})
+      const r = await conn.exec(runtimeCommand('show stat'), {timeoutMs: 5000})
       servers = parseShowStat(r.stdout)
         .filter((row) => row.backend === 'web')
         .map((row) => ({server: row.server, status: row.status, check: row.check ?? ''}))

@@ -23,14 +23,12 @@
  * all but the last few runs are pruned.
  * Machine-readable lines start with `@@` so the caller can report what happened.
  */
-import {PROVISIONED_MARKER, shq} from './facts.js'
+import {shq} from '../host/quote.js'
 import type {FileChange, HostPlan} from './diff.js'
 import type {DesiredFile, DesiredService} from './types.js'
+import {LOCK_FILE, PENDING_DIR, PREV_DIR, PROVISIONED_MARKER, STATE_DIR} from '../host/paths.js'
 
-export const STATE_DIR = '/var/lib/infra'
-export const PREV_DIR = `${STATE_DIR}/prev`
 /** The host's lock: `RUN EXPIRES HOLDER` while a provision applies (and until its guarded change is confirmed). */
-export const LOCK_FILE = `${STATE_DIR}/lock`
 
 /** The shortest confirm window: a new SSH connection must have time to be made and checked. */
 export const MIN_GUARD_SECONDS = 10

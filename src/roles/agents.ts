@@ -10,35 +10,11 @@ import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {findEntries, hostPattern, parseKnownHosts} from '../ssh/known-hosts.js'
 import {identityOf} from '../ssh/pins.js'
 import {healthPath, tlsPemPath} from './bastion.js'
-import {MANAGED, pathsOf, type RenderContext, renderTemplate, shq} from './common.js'
+import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
 import {edgePaths} from './edge.js'
+import {shellWord} from '../host/quote.js'
+import {AGENT_PATHS} from '../host/paths.js'
 
-/** Files and paths of the agents (the `doctor` reads the heartbeats, the cron file and the pause flag). */
-export const AGENT_PATHS = {
-  stateDir: '/var/lib/infra',
-  keyDir: '/var/lib/infra/agent',
-  key: '/var/lib/infra/agent/id_ed25519',
-  publicKey: '/var/lib/infra/agent/id_ed25519.pub',
-  lib: '/usr/local/lib/infra/agents.sh',
-  policy: '/usr/local/lib/infra/policy.awk',
-  healthcheck: '/usr/local/sbin/infra-healthcheck',
-  scaler: '/usr/local/sbin/infra-scaler',
-  cron: '/etc/cron.d/infra-agents',
-  smtpSecret: '/etc/infra/smtp-password',
-  /** The alert webhook URL (alerts.webhookEnv): a bearer secret, mode 600, never in a script, a diff or a log. */
-  webhookSecret: '/etc/infra/alert-webhook',
-  /** The web nodes' host keys the agents accept: the operator's pins, written by provision. */
-  knownHosts: '/var/lib/infra/agent/known_hosts',
-  nodesState: '/var/lib/infra/nodes.state',
-  healthcheckHeartbeat: '/var/lib/infra/healthcheck.heartbeat',
-  scalerHeartbeat: '/var/lib/infra/scaler.heartbeat',
-  scalerPaused: '/var/lib/infra/scaler.paused',
-  lock: '/run/infra-agents.lock',
-  /** On web nodes. */
-  nodeAgent: '/usr/local/sbin/infra-node-agent',
-  /** On web nodes: sshd's second AuthorizedKeysFile (the operator's ~/.ssh/authorized_keys stays untouched). */
-  agentKeysDir: '/etc/ssh/infra_agent_keys',
-} as const
 
 /**
  * What the agents' files need beyond the shared render context, read on this machine by
@@ -97,11 +73,11 @@ export function renderAgentsLib(ctx: AgentsContext): string {
     'agents/lib.sh.hbs',
     {
       managed: MANAGED,
-      nodes: shq(nodes),
+      nodes: shellWord(nodes),
       port: inv.web.port,
-      healthPath: shq(healthPath(ctx)),
-      domain: shq(inv.domain.toLowerCase()),
-      adminSocket: shq(pathsOf(ctx).haproxyAdminSocket),
+      healthPath: shellWord(healthPath(ctx)),
+      domain: shellWord(inv.domain.toLowerCase()),
+      adminSocket: shellWord(pathsOf(ctx).haproxyAdminSocket),
       healEvery: seconds(inv.healing.every),
       healAttempts: inv.healing.attempts,
       cpuPercent: Math.round(inv.scaling.cpuPercent),
@@ -111,17 +87,17 @@ export function renderAgentsLib(ctx: AgentsContext): string {
       max: inv.scaling.max,
       margin: inv.scaling.margin,
       drainTimeout: DRAIN_TIMEOUT_S,
-      alertEmail: shq(a.email ?? ''),
+      alertEmail: shellWord(a.email ?? ''),
       // Only where the URL is: the URL itself never goes into a script.
-      alertWebhookFile: shq(a.webhookEnv ? AGENT_PATHS.webhookSecret : ''),
-      smtpUrl: shq(a.smtp?.url ?? ''),
-      smtpFrom: shq(a.smtp?.from ?? `infra@${inv.domain.toLowerCase()}`),
-      smtpUser: shq(a.smtp?.user ?? ''),
+      alertWebhookFile: shellWord(a.webhookEnv ? AGENT_PATHS.webhookSecret : ''),
+      smtpUrl: shellWord(a.smtp?.url ?? ''),
+      smtpFrom: shellWord(a.smtp?.from ?? `infra@${inv.domain.toLowerCase()}`),
+      smtpUser: shellWord(a.smtp?.user ?? ''),
       smtpSecret: AGENT_PATHS.smtpSecret,
-      bastionName: shq(inv.bastion.name),
-      certFile: shq(tlsPemPath(ctx, pathsOf(ctx))),
-      bansScript: shq(edgePaths(pathsOf(ctx)).bansScript),
-      metricsDir: shq(pathsOf(ctx).nodeExporterTextfileDir),
+      bastionName: shellWord(inv.bastion.name),
+      certFile: shellWord(tlsPemPath(ctx, pathsOf(ctx))),
+      bansScript: shellWord(edgePaths(pathsOf(ctx)).bansScript),
+      metricsDir: shellWord(pathsOf(ctx).nodeExporterTextfileDir),
       sshPort: inv.ssh.port,
       knownHosts: AGENT_PATHS.knownHosts,
       policyFile: AGENT_PATHS.policy,

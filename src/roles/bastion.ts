@@ -8,18 +8,18 @@ import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {
   HAPROXY_STATS_PORT,
-  type HostPaths,
   MANAGED,
   nftablesFile,
   pathsOf,
   privateNetwork,
   type RenderContext,
   renderTemplate,
-  shq,
 } from './common.js'
 import {edgeFiles, edgeServices, edgeTemplateData} from './edge.js'
 import {agentBastionFiles, agentBastionServices} from './agents.js'
 import {metricsTargets} from './metrics.js'
+import {shellWord} from '../host/quote.js'
+import type {HostPaths} from '../host/paths.js'
 
 /** Mozilla "intermediate" TLS settings, guideline 6.0 (without X25519MLKEM768: fatal with OpenSSL 3.0). */
 export const MOZILLA_INTERMEDIATE = {
@@ -305,7 +305,7 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
     ...edgeFiles(ctx),
     {
       path: p.haproxySaveState,
-      content: renderTemplate('haproxy/save-state.sh.hbs', {managed: MANAGED, adminSocket: shq(p.haproxyAdminSocket), stateFile: shq(p.haproxyStateFile)}, t),
+      content: renderTemplate('haproxy/save-state.sh.hbs', {managed: MANAGED, adminSocket: shellWord(p.haproxyAdminSocket), stateFile: shellWord(p.haproxyStateFile)}, t),
       mode: 0o755,
       owner: 'root',
       group: 'root',

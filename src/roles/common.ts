@@ -11,74 +11,10 @@ import Handlebars from 'handlebars'
 
 import type {HostSpec, Inventory} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
-import {slash24} from '../lib/net.js'
-import {shellQuote} from '../ssh/command.js'
+import {parseCidr, slash24} from '../host/ipv4.js'
+import {shellWord} from '../host/quote.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-
-/** Where things live on a host. Tests point these at temp paths to run the real validators. */
-export interface HostPaths {
-  haproxyConfig: string
-  /** Folder of the TLS PEM; the file is `<domain>.pem`. */
-  haproxyCertDir: string
-  /** Folder of the error pages; the files are `<code>.http`. */
-  haproxyErrorDir: string
-  haproxyStateFile: string
-  haproxyAdminSocket: string
-  /** HAProxy's chroot; null to run without one (tests running HAProxy as a plain process). */
-  haproxyChroot: string | null
-  /** systemd drop-in that saves server states before each reload. */
-  haproxyDropIn: string
-  /** Script the drop-in runs to save server states. */
-  haproxySaveState: string
-  nftablesConfig: string
-  sshdConfig: string
-  sshdDropInDir: string
-  /** Our drop-in; its name sorts first so its values win (sshd keeps the first value it reads). */
-  sshdDropIn: string
-  /** Folder of the SSH host keys (ssh_host_ed25519_key, ssh_host_rsa_key). */
-  sshHostKeyDir: string
-  /** Script that makes sure the host keys sshd offers exist and are strong enough (run before sshd reloads). */
-  sshHostKeysScript: string
-  nginxConfig: string
-  nginxSite: string
-  nginxDefaultSite: string
-  nginxLogDir: string
-  webRoot: string
-  aptAutoUpgrades: string
-  aptUnattended: string
-  sysctl: string
-  /** Options of prometheus-node-exporter (its systemd unit reads ARGS from it). */
-  nodeExporterDefaults: string
-  /** The node exporter's textfile collector folder (the agents write *.prom files there). */
-  nodeExporterTextfileDir: string
-}
-
-export const DEFAULT_PATHS: HostPaths = {
-  haproxyConfig: '/etc/haproxy/haproxy.cfg',
-  haproxyCertDir: '/etc/haproxy/certs',
-  haproxyErrorDir: '/etc/haproxy/errors/infra',
-  haproxyStateFile: '/var/lib/haproxy/server-state',
-  haproxyAdminSocket: '/run/haproxy/admin.sock',
-  haproxyChroot: '/var/lib/haproxy',
-  haproxyDropIn: '/etc/systemd/system/haproxy.service.d/infra.conf',
-  haproxySaveState: '/usr/local/sbin/infra-haproxy-save-state',
-  nftablesConfig: '/etc/nftables.conf',
-  sshdConfig: '/etc/ssh/sshd_config',
-  sshdDropInDir: '/etc/ssh/sshd_config.d',
-  sshdDropIn: '/etc/ssh/sshd_config.d/00-infra.conf',
-  sshHostKeyDir: '/etc/ssh',
-  sshHostKeysScript: '/usr/local/sbin/infra-ssh-host-keys',
-  nginxConfig: '/etc/nginx/nginx.conf',
-  nginxSite: '/etc/nginx/conf.d/infra.conf',
-  nginxDefaultSite: '/etc/nginx/sites-enabled/default',
-  nginxLogDir: '/var/log/nginx',
-  webRoot: '/var/www/infra',
-  aptAutoUpgrades: '/etc/apt/apt.conf.d/20auto-upgrades',
-  aptUnattended: '/etc/apt/apt.conf.d/52infra-unattended',
-  sysctl: '/etc/sysctl.d/60-infra.conf',
-  nodeExporterDefaults: '/etc/default/prometheus-node-exporter',
-  nodeExporterTextfileDir: '/var/lib/prometheus/node-exporter',
-}
+import {DEFAULT_PATHS, type HostPaths} from '../host/paths.js'
 
 export interface RenderContext {
   inventory: Inventory
@@ -174,22 +110,12 @@ export function renderTemplate(name: string, data: object, overridesDir?: string
 // ---------------------------------------------------------------------------------------------
 // Addresses
 
-function ipToInt(a: string): number {
-  return a.split('.').reduce((n, p) => ((n << 8) >>> 0) + Number(p), 0) >>> 0
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.')
-}
-
 /** The private network in CIDR form with host bits cleared (`10.0.0.5/24` → `10.0.0.0/24`). */
 export function privateNetwork(inv: Inventory): string {
   const cidr = inv.bastion.privateNetwork ?? slash24(inv.bastion.privateAddress)
-  const [addr, bitsText] = cidr.split('/') as [string, string]
-  const bits = Number(bitsText)
-  if (bits > 32) throw new ConfigError(`bastion.privateNetwork: ${cidr} has a prefix longer than 32 bits`)
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0
-  return `${intToIp(ipToInt(addr) & mask)}/${bits}`
+  const parsed = parseCidr(cidr)
+  if (!parsed) throw new ConfigError(`bastion.privateNetwork: ${cidr} is not an IPv4 network (a.b.c.d/n, n at most 32)`)
+  return parsed.text
 }
 
 /** The web node of the inventory behind a host spec (by name). */
@@ -284,13 +210,11 @@ export function renderSshHostKeys(ctx: RenderContext): string {
   const p = pathsOf(ctx)
   return renderTemplate(
     'ssh/host-keys.sh.hbs',
-    {managed: MANAGED, keyDir: shq(p.sshHostKeyDir), rsaMinBits: SSH_RSA_MIN_BITS, dropIn: p.sshdDropIn},
+    {managed: MANAGED, keyDir: shellWord(p.sshHostKeyDir), rsaMinBits: SSH_RSA_MIN_BITS, dropIn: p.sshdDropIn},
     ctx.templateOverridesDir,
   )
 }
 
-/** Quote for POSIX sh (single quotes when needed): the SSH layer's quoting, under the name the roles use. */
-export const shq = shellQuote
 
 /**
  * Validate a staged sshd drop-in as part of the whole configuration: build a temporary main
@@ -304,14 +228,14 @@ export function sshdValidateCommand(p: HostPaths): string {
     'trap \'rm -rf "$d"\' EXIT',
     '{',
     '  printf "Include %s\\n" "$1"',
-    `  for f in ${shq(p.sshdDropInDir)}/*.conf; do`,
-    `    if [ -e "$f" ] && [ "$f" != ${shq(p.sshdDropIn)} ]; then printf "Include %s\\n" "$f"; fi`,
+    `  for f in ${shellWord(p.sshdDropInDir)}/*.conf; do`,
+    `    if [ -e "$f" ] && [ "$f" != ${shellWord(p.sshdDropIn)} ]; then printf "Include %s\\n" "$f"; fi`,
     '  done',
-    `  grep -v -E ${shq(`^[[:space:]]*Include[[:space:]]+${p.sshdDropInDir}/`)} ${shq(p.sshdConfig)}`,
+    `  grep -v -E ${shellWord(`^[[:space:]]*Include[[:space:]]+${p.sshdDropInDir}/`)} ${shellWord(p.sshdConfig)}`,
     '} > "$d/sshd_config"',
     '/usr/sbin/sshd -t -f "$d/sshd_config"',
   ].join('\n')
-  return `sh -c ${shq(script)} sh {}`
+  return `sh -c ${shellWord(script)} sh {}`
 }
 
 // ---------------------------------------------------------------------------------------------

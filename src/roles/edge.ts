@@ -8,7 +8,9 @@ import path from 'node:path'
 import {durationMs} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-import {type HostPaths, MANAGED, pathsOf, type RenderContext, renderTemplate, shq} from './common.js'
+import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
+import {shellWord} from '../host/quote.js'
+import type {HostPaths} from '../host/paths.js'
 
 /** Stick tables (HAProxy backends holding only a table). */
 export const FLOOD_TABLE = 'edge_flood'
@@ -188,7 +190,7 @@ export function edgeFiles(ctx: RenderContext): DesiredFile[] {
       path: e.bansScript,
       content: renderTemplate(
         'haproxy/bans.sh.hbs',
-        {managed: MANAGED, bansFile: shq(e.bansFile), adminSocket: shq(p.haproxyAdminSocket), banTable: BAN_TABLE},
+        {managed: MANAGED, bansFile: shellWord(e.bansFile), adminSocket: shellWord(p.haproxyAdminSocket), banTable: BAN_TABLE},
         t,
       ),
       mode: 0o755,

@@ -23,7 +23,8 @@ export {
   renderHaproxyConfig,
   tlsPemPath,
 } from './bastion.js'
-export {DEFAULT_PATHS, type HostPaths, privateNetwork, type RenderContext, renderSshd, renderTemplate, SSHD_ALGORITHMS, sshdValidateCommand, templatesDir} from './common.js'
+export {DEFAULT_PATHS, type HostPaths} from '../host/paths.js'
+export {privateNetwork, type RenderContext, renderSshd, renderTemplate, SSHD_ALGORITHMS, sshdValidateCommand, templatesDir} from './common.js'
 export {nginxValidateCommand, renderIndexPage, renderNginx, renderWebNftables} from './web.js'
 
 /** The firewall (nftables ruleset) of a host, by role. */

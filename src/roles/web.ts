@@ -6,7 +6,9 @@ import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {healthPath} from './bastion.js'
 import {agentWebFiles} from './agents.js'
-import {MANAGED, NODE_EXPORTER_PORT, type HostPaths, nftablesFile, pathsOf, privateNetwork, type RenderContext, renderTemplate, shq, webNodeOf} from './common.js'
+import {MANAGED, NODE_EXPORTER_PORT, nftablesFile, pathsOf, privateNetwork, type RenderContext, renderTemplate, webNodeOf} from './common.js'
+import {shellWord} from '../host/quote.js'
+import type {HostPaths} from '../host/paths.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
   const inv = ctx.inventory
@@ -63,12 +65,12 @@ export function nginxValidateCommand(p: HostPaths): string {
   const awk =
     '{ t = $0; gsub(/^[ \\t]+|[ \\t]+$/, "", t); if (t == d) { print "include \\"" f "\\";"; m = 1 } else print } END { exit !m }'
   const script = [
-    `c=${shq(copy)}`,
+    `c=${shellWord(copy)}`,
     'trap \'rm -f "$c"\' EXIT',
-    `awk -v f="$1" -v d=${shq(line)} ${shq(awk)} ${shq(main)} > "$c" || { echo ${shq(`${main} has no line "${line}"`)} >&2; exit 1; }`,
+    `awk -v f="$1" -v d=${shellWord(line)} ${shellWord(awk)} ${shellWord(main)} > "$c" || { echo ${shellWord(`${main} has no line "${line}"`)} >&2; exit 1; }`,
     'nginx -t -q -c "$c"',
   ].join('\n')
-  return `sh -c ${shq(script)} sh {}`
+  return `sh -c ${shellWord(script)} sh {}`
 }
 
 export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {

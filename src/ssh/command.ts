@@ -1,14 +1,10 @@
 /** Pure helpers that build the command line sent to a host. */
+import {shellWord} from '../host/quote.js'
 
-/** Quote one word for a POSIX shell: `'...'` with each `'` written as `'\''`. */
-export function shellQuote(word: string): string {
-  if (word !== '' && /^[\w@%+=:,./-]+$/.test(word)) return word
-  return `'${word.replaceAll("'", String.raw`'\''`)}'`
-}
 
 /** Join words into one command line, quoting each word that needs it (as `ssh host a b c` would not). */
 export function shellJoin(words: string[]): string {
-  return words.map((w) => shellQuote(w)).join(' ')
+  return words.map((w) => shellWord(w)).join(' ')
 }
 
 /**
@@ -21,7 +17,7 @@ export function remoteCommand(cmd: string, user: string, opts: {sudo?: boolean; 
   // A time limit is enforced on the host by coreutils `timeout` (TERM, then KILL 5 s later, to the
   // whole process group): SSH "signal" requests are ignored by sshd for root sessions.
   const limit = opts.timeoutMs && opts.timeoutMs > 0 ? `timeout -k 5 ${Number((opts.timeoutMs / 1000).toFixed(3))} ` : ''
-  return `${sudo ? 'sudo -n ' : ''}${limit}bash -c ${shellQuote(cmd)}`
+  return `${sudo ? 'sudo -n ' : ''}${limit}bash -c ${shellWord(cmd)}`
 }
 
 /** Exit statuses of `timeout` when it stopped the command (TERM: 124, KILL after -k: 137). */

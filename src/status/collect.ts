@@ -7,12 +7,14 @@
  * here; src/status/run.ts runs them; src/commands/status.ts renders.
  */
 import type {Inventory} from '../inventory/schema.js'
-import {parseStatCsv} from '../checks/facts.js'
+import {parseStatCsv, runtimeCommand} from '../host/haproxy.js'
 import {healthPath, tlsPemPath} from '../roles/bastion.js'
-import {DEFAULT_PATHS, type RenderContext, shq} from '../roles/common.js'
-import {AGENT_PATHS} from '../roles/agents.js'
+import {type RenderContext} from '../roles/common.js'
 import {metricsTargets} from '../roles/metrics.js'
 import type {ScaleStatus} from '../agents/scale.js'
+import {shellWord} from '../host/quote.js'
+import {factLines, unb64} from '../host/facts.js'
+import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
 
 /** The node exporter families status reads (the rest of a scrape is dropped on the bastion). */
 const FAMILIES = ['node_cpu_seconds_total', 'node_memory_MemTotal_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'node_boot_time_seconds']
@@ -44,30 +46,30 @@ function targets(inv: Inventory): Target[] {
 export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: number}): string {
   const ctx = {inventory: inv, tlsPem: ''} as RenderContext
   const t = targets(inv)
-  const grep = `grep -E ${shq(`^(${FAMILIES.join('|')})[ {]`)}`
+  const grep = `grep -E ${shellWord(`^(${FAMILIES.join('|')})[ {]`)}`
   const sample = (full: boolean) => {
-    const jobs = t.map((x) => `( curl -sf -m 2 ${shq(`http://${x.exporter}/metrics`)} | ${grep} > "$d/n.${x.name}"; echo $? > "$d/r.${x.name}" ) &`)
+    const jobs = t.map((x) => `( curl -sf -m 2 ${shellWord(`http://${x.exporter}/metrics`)} | ${grep} > "$d/n.${x.name}"; echo $? > "$d/r.${x.name}" ) &`)
     if (full) {
       for (const x of t) {
-        if (x.probe) jobs.push(`( curl -s -o /dev/null -w '%{http_code}' -m 2 -H ${shq(`Host: ${inv.domain.toLowerCase()}`)} ${shq(x.probe)} > "$d/p.${x.name}" 2>/dev/null ) &`)
+        if (x.probe) jobs.push(`( curl -s -o /dev/null -w '%{http_code}' -m 2 -H ${shellWord(`Host: ${inv.domain.toLowerCase()}`)} ${shellWord(x.probe)} > "$d/p.${x.name}" 2>/dev/null ) &`)
       }
     }
     return [
       `printf '@@sample\\t%s\\n' "$(date +%s%3N)"`,
       ...jobs,
-      `s=$(echo 'show stat' | socat -t 2 stdio ${shq(`UNIX-CONNECT:${DEFAULT_PATHS.haproxyAdminSocket}`)} 2>&1) || s=''`,
+      `s=$(${runtimeCommand('show stat')} 2>&1) || s=''`,
       'wait',
       `printf '@@stat\\t%s\\n' "$(printf '%s' "$s" | base64 -w0)"`,
-      ...t.map((x) => `printf '@@node\\t%s\\t%s\\t%s\\n' ${shq(x.name)} "$(cat "$d/r.${x.name}" 2>/dev/null || echo 1)" "$(base64 -w0 < "$d/n.${x.name}" 2>/dev/null)"`),
-      ...(full ? t.filter((x) => x.probe).map((x) => `printf '@@probe\\t%s\\t%s\\n' ${shq(x.name)} "$(cat "$d/p.${x.name}" 2>/dev/null)"`) : []),
+      ...t.map((x) => `printf '@@node\\t%s\\t%s\\t%s\\n' ${shellWord(x.name)} "$(cat "$d/r.${x.name}" 2>/dev/null || echo 1)" "$(base64 -w0 < "$d/n.${x.name}" 2>/dev/null)"`),
+      ...(full ? t.filter((x) => x.probe).map((x) => `printf '@@probe\\t%s\\t%s\\n' ${shellWord(x.name)} "$(cat "$d/p.${x.name}" 2>/dev/null)"`) : []),
     ]
   }
   const lines = ['set -o pipefail', 'd=$(mktemp -d) || exit 1', `trap 'rm -rf "$d"' EXIT`]
   if (opts.samples === 2) lines.push(...sample(false), `sleep ${((opts.gapMs ?? 1000) / 1000).toFixed(3)}`)
   lines.push(...sample(true))
   lines.push(
-    `if [ -x ${shq(AGENT_PATHS.scaler)} ]; then printf '@@scaler\\t%s\\n' "$(${shq(AGENT_PATHS.scaler)} status --json 2>/dev/null | base64 -w0)"; fi`,
-    `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shq(tlsPemPath(ctx, DEFAULT_PATHS))} 2>/dev/null | sed 's/^notAfter=//')"`,
+    `if [ -x ${shellWord(AGENT_PATHS.scaler)} ]; then printf '@@scaler\\t%s\\n' "$(${shellWord(AGENT_PATHS.scaler)} status --json 2>/dev/null | base64 -w0)"; fi`,
+    `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shellWord(tlsPemPath(ctx, DEFAULT_PATHS))} 2>/dev/null | sed 's/^notAfter=//')"`,
     'true',
   )
   return lines.join('\n') + '\n'
@@ -101,7 +103,6 @@ export interface RawStatus {
   certNotAfter: string | null
 }
 
-const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8')
 
 /** A few families of a Prometheus text exposition → the numbers status needs. */
 export function parseNodeMetrics(text: string): Omit<NodeSample, 'up'> {
@@ -144,24 +145,23 @@ export function parseStatusOutput(stdout: string): RawStatus {
   const samples: Sample[] = []
   let scaler: ScaleStatus | null = null
   let certNotAfter: string | null = null
-  for (const line of stdout.split('\n')) {
-    const f = line.split('\t')
+  for (const {tag, fields} of factLines(stdout)) {
     const cur = samples.at(-1)
-    switch (f[0]) {
+    switch (tag) {
       case '@@sample':
-        samples.push({time: Number(f[1]), stat: [], nodes: new Map(), probes: new Map()})
+        samples.push({time: Number(fields[0]), stat: [], nodes: new Map(), probes: new Map()})
         break
       case '@@stat':
-        if (cur) cur.stat = parseStatCsv(unb64(f[1]))
+        if (cur) cur.stat = parseStatCsv(unb64(fields[0]))
         break
       case '@@node':
-        if (cur) cur.nodes.set(f[1]!, {up: f[2] === '0', ...parseNodeMetrics(unb64(f[3]))})
+        if (cur) cur.nodes.set(fields[0]!, {up: fields[1] === '0', ...parseNodeMetrics(unb64(fields[2]))})
         break
       case '@@probe':
-        if (cur) cur.probes.set(f[1]!, f[2] ?? '')
+        if (cur) cur.probes.set(fields[0]!, fields[1] ?? '')
         break
       case '@@scaler': {
-        const text = unb64(f[1]).trim()
+        const text = unb64(fields[0]).trim()
         if (text) {
           try {
             scaler = JSON.parse(text) as ScaleStatus
@@ -172,7 +172,7 @@ export function parseStatusOutput(stdout: string): RawStatus {
         break
       }
       case '@@cert':
-        certNotAfter = f[1]?.trim() || null
+        certNotAfter = fields[0]?.trim() || null
         break
     }
   }

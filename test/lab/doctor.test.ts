@@ -10,11 +10,12 @@ import path from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 
-import {AGENT_PATHS, pemPathOf} from '../../src/checks/facts.js'
+import {pemPathOf} from '../../src/checks/facts.js'
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
 import {prepareHosts} from '../../src/plan/prepare.js'
 import {withForcedRoute} from './helpers.js'
+import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const run = promisify(execFile)
 const ROOT = path.resolve(import.meta.dirname, '../..')

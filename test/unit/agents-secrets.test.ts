@@ -23,9 +23,10 @@ import {validateInventoryText} from '../../src/inventory/validate.js'
 import {ConfigError} from '../../src/lib/errors.js'
 import {factScript} from '../../src/plan/facts.js'
 import {readAlertSecrets} from '../../src/plan/prepare.js'
-import {AGENT_PATHS, type AgentsContext, agentBastionFiles, agentKeyCommand, renderAgentKnownHosts, renderAgentsLib} from '../../src/roles/agents.js'
+import {type AgentsContext, agentBastionFiles, agentKeyCommand, renderAgentKnownHosts, renderAgentsLib} from '../../src/roles/agents.js'
 import {desiredState} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, requireTool, tempDir} from './render-helpers.js'
+import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const execFileP = promisify(execFile)
 const dir = tempDir('infra-agents-secrets-')

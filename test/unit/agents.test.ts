@@ -9,10 +9,11 @@ import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {AGENT_PATHS, agentAuthorizedKey, agentBastionFiles, agentKeyCommand, agentWebFiles, parseAgentPublicKey, renderPolicy} from '../../src/roles/agents.js'
-import {sha256} from '../../src/plan/diff.js'
+import {agentAuthorizedKey, agentBastionFiles, agentKeyCommand, agentWebFiles, parseAgentPublicKey, renderPolicy} from '../../src/roles/agents.js'
+import {sha256} from '../../src/host/hash.js'
 import {desiredState, renderSshd} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir} from './render-helpers.js'
+import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0mGqG7ynDzCjCk4bDbMJq9xQ2m7u0dD2b3c4e5f6g infra-agents@bastion'
 

@@ -6,15 +6,17 @@ import {execFileSync} from 'node:child_process'
 import {describe, expect, it} from 'vitest'
 
 import {EXTERNAL_CHECKS, type ExternalFacts, parseHeaders} from '../../src/checks/external.js'
-import {AGENT_PATHS, type DoctorFacts, doctorScript, parseCert, parseDoctorFacts, parseShowStat} from '../../src/checks/facts.js'
+import {type DoctorFacts, doctorScript, parseCert, parseDoctorFacts} from '../../src/checks/facts.js'
+import {parseShowStat} from '../../src/host/haproxy.js'
 import {HOST_CHECKS, normalizeRuleset, runHostChecks} from '../../src/checks/host-checks.js'
 import {renderReport} from '../../src/checks/report.js'
 import {CHECK_IDS, doctorExitCode, summarize, validateSelection} from '../../src/checks/run.js'
 import {DEFAULT_THRESHOLDS, type HostCheckContext, type Verdict} from '../../src/checks/types.js'
 import {hostsOf, inventorySchema} from '../../src/inventory/schema.js'
-import {sha256} from '../../src/plan/diff.js'
+import {sha256} from '../../src/host/hash.js'
 import type {HostDesiredState} from '../../src/plan/types.js'
 import {SSHD_ALGORITHMS} from '../../src/roles/common.js'
+import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const NOW = 1_800_000_000
 const inventory = inventorySchema.parse({

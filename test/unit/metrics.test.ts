@@ -10,10 +10,11 @@ import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {AGENT_PATHS, agentBastionFiles} from '../../src/roles/agents.js'
+import {agentBastionFiles} from '../../src/roles/agents.js'
 import {metricsTargets, NODE_EXPORTER_SERVICE, renderNodeExporterDefaults} from '../../src/roles/metrics.js'
 import {desiredState, renderHaproxyConfig, renderWebNftables} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, tempDir} from './render-helpers.js'
+import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const inv = inventory({
   domain: 'example.com',

@@ -4,7 +4,8 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {planHost, sha256} from '../../src/plan/diff.js'
+import {sha256} from '../../src/host/hash.js'
+import {planHost} from '../../src/plan/diff.js'
 import type {FileFact, HostFacts} from '../../src/plan/facts.js'
 import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
 
@@ -15,7 +16,7 @@ function facts(file?: Partial<FileFact>): HostFacts {
   const files = new Map<string, FileFact>()
   files.set(seed.path, {path: seed.path, exists: false, ...file})
   return {
-    os: {id: 'debian', versionId: '12'},
+    os: {id: 'debian', versionId: '12', prettyName: ''},
     hostname: 'bastion',
     addresses: [],
     installed: new Set(),

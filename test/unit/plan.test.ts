@@ -5,7 +5,8 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import type {HostSpec} from '../../src/inventory/schema.js'
-import {planHost, sha256} from '../../src/plan/diff.js'
+import {sha256} from '../../src/host/hash.js'
+import {planHost} from '../../src/plan/diff.js'
 import {factScript, parseFacts} from '../../src/plan/facts.js'
 import {describePlan, preflight, renderPlanDiff} from '../../src/plan/provision.js'
 import {applyScript, parseApplyOutput} from '../../src/plan/script.js'
@@ -27,8 +28,13 @@ function factsOut(lines: string[]): string {
   return ['@@os\tdebian\t12', '@@hostname\tweb1', '@@time\t1700000000', ...lines].join('\n') + '\n'
 }
 
+/** What the fact script prints for an existing file: one `@@stat` line and one `@@sha` line. */
+function statFact(path: string, sha: string, mode = '644', owner = 'root', group = 'root'): string[] {
+  return [`@@stat\t${path}\t${mode}\t${owner}\t${group}`, `@@sha\t${sha}\t${path}`]
+}
+
 function fileFact(path: string, content: string, mode = '644', owner = 'root', group = 'root'): string[] {
-  return [`@@file\t${path}\t${mode}\t${owner}\t${group}\t${sha256(content)}`, `@@content\t${path}\t${Buffer.from(content).toString('base64')}`]
+  return [...statFact(path, sha256(content), mode, owner, group), `@@content\t${path}\t${Buffer.from(content).toString('base64')}`]
 }
 
 describe('facts', () => {
@@ -209,7 +215,7 @@ describe('renderPlanDiff', () => {
   it('shows a unified diff of a changed file and hides secrets', () => {
     const plan = planHost(
       desired({packages: [], files: [file('/etc/a.conf', 'one\ntwo\n'), file('/etc/k.pem', 'PRIVATE KEY', {secret: true})]}),
-      parseFacts(factsOut([...fileFact('/etc/a.conf', 'one\n'), '@@file\t/etc/k.pem\t600\troot\troot\tdeadbeef'])),
+      parseFacts(factsOut([...fileFact('/etc/a.conf', 'one\n'), ...statFact('/etc/k.pem', 'deadbeef', '600')])),
     )
     const text = renderPlanDiff(plan)
     expect(text).toContain('--- a/etc/a.conf')
@@ -236,7 +242,7 @@ describe('applyScript', () => {
   const nft = file('/etc/nftables.conf', 'flush ruleset\n', {validate: 'nft -c -f {}', notify: [{service: 'nftables', action: 'reload'}]})
   const plan = planHost(
     {host: web, packages: ['haproxy'], files: [haproxy, pem, nft], services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]},
-    parseFacts(factsOut(['@@svc\thaproxy\tenabled\tactive', '@@file\t/etc/nftables.conf\t755\troot\troot\tabc'])),
+    parseFacts(factsOut(['@@svc\thaproxy\tenabled\tactive', ...statFact('/etc/nftables.conf', 'abc', '755')])),
   )
   const script = applyScript(plan, {runId: 'r1', guardSeconds: 20, services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]})
 

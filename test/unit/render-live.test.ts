@@ -14,7 +14,7 @@ import {Client} from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {desiredState, type HostPaths, type RenderContext, renderErrorPage} from '../../src/roles/render.js'
-import {parseShowStat} from '../../src/checks/facts.js'
+import {parseShowStat} from '../../src/host/haproxy.js'
 import {context, DOMAIN, hostsByName, inventory, requireTool, run, tempDir, until, writeInside} from './render-helpers.js'
 
 const PUBLIC = '198.51.100.10'

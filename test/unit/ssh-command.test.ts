@@ -1,7 +1,8 @@
 import {execFileSync} from 'node:child_process'
 import {describe, expect, it} from 'vitest'
 
-import {remoteCommand, shellJoin, shellQuote} from '../../src/ssh/command.js'
+import {shellWord} from '../../src/host/quote.js'
+import {remoteCommand, shellJoin} from '../../src/ssh/command.js'
 
 /** What a POSIX shell makes of a command line (the remote sshd hands it to the user's shell). */
 function viaSh(line: string): string {
@@ -10,15 +11,15 @@ function viaSh(line: string): string {
 
 describe('shell quoting', () => {
   it('leaves plain words alone and quotes the rest', () => {
-    expect(shellQuote('hostname')).toBe('hostname')
-    expect(shellQuote('/etc/ssh/sshd_config')).toBe('/etc/ssh/sshd_config')
-    expect(shellQuote('')).toBe("''")
-    expect(shellQuote("it's")).toBe(String.raw`'it'\''s'`)
+    expect(shellWord('hostname')).toBe('hostname')
+    expect(shellWord('/etc/ssh/sshd_config')).toBe('/etc/ssh/sshd_config')
+    expect(shellWord('')).toBe("''")
+    expect(shellWord("it's")).toBe(String.raw`'it'\''s'`)
   })
 
   it('round-trips awkward strings through a real shell', () => {
     for (const s of ["it's", 'a b', '$HOME', '`id`', 'a\nb', '"q"', '\\', '*', '; rm -rf /tmp/nothing', '']) {
-      expect(viaSh(`printf %s ${shellQuote(s)}`)).toBe(s)
+      expect(viaSh(`printf %s ${shellWord(s)}`)).toBe(s)
     }
     expect(viaSh(`printf '%s|' ${shellJoin(['a b', "c'd", '$x'])}`)).toBe("a b|c'd|$x|")
   })

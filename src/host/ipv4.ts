@@ -1,6 +1,6 @@
 /**
- * Small IPv4 helpers used by the inventory checks (and usable by the firewall and lab code).
- * Addresses are handled as unsigned 32-bit numbers.
+ * The one set of IPv4 helpers of the tree (inventory checks, firewall rendering, provision,
+ * doctor, the lab). Addresses are handled as unsigned 32-bit numbers.
  */
 
 export function parseIPv4(s: string): number | undefined {
@@ -92,4 +92,21 @@ export function isPrivateIPv4(ip: string): boolean {
 /** True when the whole network lies inside one RFC 1918 block. */
 export function isPrivateCidr(cidr: Cidr): boolean {
   return RFC1918.some((c) => cidr.prefix >= c.prefix && inCidr(cidr.network, c))
+}
+
+/** RFC 1918 or shared address space (RFC 6598, 100.64.0.0/10): never routed on the internet. */
+export function isNonPublicIPv4(ip: string): boolean {
+  const kind = addressKind(ip)
+  return kind === 'private' || kind === 'shared (carrier-grade NAT)'
+}
+
+/** `ip` inside `cidr` given as text ("10.0.0.0/24"); false when either does not parse. */
+export function inCidrText(ip: string, cidr: string): boolean {
+  const c = parseCidr(cidr)
+  return c !== undefined && inCidr(ip, c)
+}
+
+/** The /24 network of an address, e.g. 10.42.0.1 → 10.42.0.0/24. */
+export function slash24(address: string): string {
+  return address.split('.').slice(0, 3).join('.') + '.0/24'
 }
