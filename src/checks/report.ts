@@ -1,6 +1,6 @@
 /** The readable doctor report: grouped by host, one line per check, a fix line per ⚠/✖, a summary. */
 import type {CheckResult} from './types.js'
-import type {DoctorReport} from './run.js'
+import type {DoctorReport} from './judge.js'
 
 const MARK = {pass: '✔', warn: '⚠', fail: '✖', skip: '-'} as const
 

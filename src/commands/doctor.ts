@@ -33,14 +33,17 @@ flag or inventory.`
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Doctor)
-    const [{loadInventory}, {doctor, doctorExitCode, validateSelection}, {hostsOf}] = await Promise.all([
+    const [{loadInventory}, {doctor, doctorExitCode}, {validateSelection}, {hostsOf}, {progressMode}] = await Promise.all([
       import('../inventory/load.js'),
-      import('../checks/run.js'),
+      import('../tasks/doctor.js'),
+      import('../checks/judge.js'),
       import('../inventory/schema.js'),
+      import('../ui/tasks.js'),
     ])
     const loaded = await loadInventory(flags.config)
     validateSelection(hostsOf(loaded.inventory), {hosts: flags.host, checks: flags.check})
-    const report = await doctor(loaded, {hosts: flags.host, checks: flags.check, onHostKeyNew: (m) => this.info(m)})
+    const report = await doctor(loaded, {hosts: flags.host, checks: flags.check, onHostKeyNew: (m) => this.info(m), progress: progressMode(this.jsonEnabled())})
+    for (const w of report.warnings ?? []) this.info(`⚠ ${w}`)
     const code = doctorExitCode(report, flags.strict)
     if (code !== 0) process.exitCode = EXIT.FAILURE
     if (!this.jsonEnabled()) {

@@ -14,10 +14,16 @@ export default class Plan extends BaseCommand {
 
   async run() {
     const {flags} = await this.parse(Plan)
-    const {loadInventory} = await import('../inventory/load.js')
-    const {runProvisionCommand} = await import('../plan/command.js')
+    const [{loadInventory}, {provision}, {printResult}, {progressMode}] = await Promise.all([
+      import('../inventory/load.js'),
+      import('../tasks/provision/index.js'),
+      import('../tasks/provision/render.js'),
+      import('../ui/tasks.js'),
+    ])
     const loaded = await loadInventory(flags.config)
-    const result = await runProvisionCommand(loaded, {dryRun: true, yes: true, only: flags.host, json: this.jsonEnabled(), commandName: 'plan'})
+    const json = this.jsonEnabled()
+    const result = await provision(loaded, {dryRun: true, only: flags.host, progress: progressMode(json)})
+    if (!json) printResult(result)
     if (result.failed.length > 0) process.exitCode = EXIT.FAILURE
     return result
   }

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {EXIT} from '../lib/errors.js'
+import {EXIT, UsageError} from '../lib/errors.js'
 
 export default class Provision extends BaseCommand {
   static override summary = 'Bring every host to the state the inventory describes (bastion first, then web nodes).'
@@ -29,20 +29,43 @@ Without a terminal (CI), pass --yes.`
 
   async run() {
     const {flags} = await this.parse(Provision)
-    const {loadInventory} = await import('../inventory/load.js')
-    const {confirmTimeoutSeconds, runProvisionCommand} = await import('../plan/command.js')
+    const [{loadInventory}, {provision}, {confirmTimeoutSeconds, printResult}, {progressMode}] = await Promise.all([
+      import('../inventory/load.js'),
+      import('../tasks/provision/index.js'),
+      import('../tasks/provision/render.js'),
+      import('../ui/tasks.js'),
+    ])
     const guardSeconds = confirmTimeoutSeconds(flags['confirm-timeout'])
+    const ask = !flags['dry-run'] && !flags.yes
+    if (ask && !interactive()) {
+      throw new UsageError('provision changes hosts and there is no terminal to confirm it', {hint: 'Pass --yes to apply (see the changes first with `infra plan`).'})
+    }
     const loaded = await loadInventory(flags.config)
-    const result = await runProvisionCommand(loaded, {
+    const json = this.jsonEnabled()
+    const result = await provision(loaded, {
       dryRun: flags['dry-run'],
-      yes: flags.yes,
       only: flags.host,
       guardSeconds,
-      json: this.jsonEnabled(),
-      commandName: 'provision',
+      progress: progressMode(json),
+      // Interactive apply without --yes: show the plan, then ask (Terraform's way).
+      confirm: ask
+        ? async (planned) => {
+            printResult(planned)
+            const {confirm} = await import('@inquirer/prompts')
+            const hosts = planned.hosts.filter((h) => h.changeCount > 0).length
+            return confirm({message: `Apply ${planned.totalChanges} change(s) to ${hosts} host(s)?`, default: false})
+          }
+        : undefined,
     })
+    if (!json) {
+      if (result.declined) process.stderr.write('Nothing applied.\n')
+      else printResult(result)
+    }
     if (result.failed.length > 0) process.exitCode = EXIT.FAILURE
     return result
   }
 }
 
+function interactive(): boolean {
+  return Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
+}

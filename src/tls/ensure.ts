@@ -114,6 +114,11 @@ export interface SelfSignedRequest {
   days?: number
   /** For tests. */
   now?: Date
+  /**
+   * false: never write (plan, doctor): a certificate that would be made is made in memory only, with
+   * a warning that provision will write it. Default true (provision, init).
+   */
+  write?: boolean
 }
 
 /**
@@ -141,6 +146,10 @@ export async function ensureSelfSigned(req: SelfSignedRequest): Promise<TlsMater
   }
 
   const made = createSelfSignedCert({domain: req.domain, aliases: [...(req.aliases ?? [])], days: req.days ?? DEFAULT_DAYS, now})
+  if (req.write === false) {
+    const warning = `${label}: ${certPath} ${reason === 'new' ? 'does not exist yet' : `is to be replaced (${reason})`}; \`infra provision\` writes a new certificate.`
+    return {certPem: made.certPem, keyPem: made.keyPem, notAfter: made.notAfter, certPath, keyPath, created: false, reason, warnings: [warning]}
+  }
   const tlsDir = path.dirname(certPath)
   let writing = tlsDir
   try {
@@ -239,9 +248,10 @@ export async function readCertFiles(req: CertFilesRequest): Promise<TlsMaterial>
  * The PEM material for the inventory's TLS setting, as the provisioner needs it.
  * - `tls.mode: files`: reads and checks the configured files (relative to the inventory).
  * - `tls.mode: self-signed`: reuses `tls/<domain>.crt|.key` beside the inventory while they cover the
- *   domain and aliases and stay valid for more than 30 days; otherwise generates and writes new ones.
+ *   domain and aliases and stay valid for more than 30 days; otherwise generates and writes new ones
+ *   (`write: false`: only in memory, with a warning; what plan and doctor do).
  */
-export async function ensureTls(loaded: LoadedInventory): Promise<TlsMaterial> {
+export async function ensureTls(loaded: LoadedInventory, opts: {write?: boolean} = {}): Promise<TlsMaterial> {
   const inv = loaded.inventory
   const tls = inv.tls
   if (tls.mode === 'files') {
@@ -254,5 +264,5 @@ export async function ensureTls(loaded: LoadedInventory): Promise<TlsMaterial> {
       keyLabel: `${file}: tls.key`,
     })
   }
-  return ensureSelfSigned({dir: loaded.dir, domain: inv.domain, aliases: inv.aliases, days: tls.days, label: `${fileLabel(loaded.path)}: tls.mode self-signed`})
+  return ensureSelfSigned({dir: loaded.dir, domain: inv.domain, aliases: inv.aliases, days: tls.days, label: `${fileLabel(loaded.path)}: tls.mode self-signed`, write: opts.write})
 }

@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {pemPathOf} from '../../src/checks/facts.js'
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
-import {prepareHosts} from '../../src/plan/prepare.js'
+import {prepareHosts} from '../../src/tasks/provision/prepare.js'
 import {withForcedRoute} from './helpers.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
 

@@ -22,7 +22,7 @@ import {loadInventory} from '../../src/inventory/load.js'
 import {validateInventoryText} from '../../src/inventory/validate.js'
 import {ConfigError} from '../../src/lib/errors.js'
 import {factScript} from '../../src/plan/facts.js'
-import {readAlertSecrets} from '../../src/plan/prepare.js'
+import {readAlertSecrets} from '../../src/tasks/provision/prepare.js'
 import {type AgentsContext, agentBastionFiles, agentKeyCommand, renderAgentKnownHosts, renderAgentsLib} from '../../src/roles/agents.js'
 import {desiredState} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, requireTool, tempDir} from './render-helpers.js'
@@ -155,8 +155,8 @@ describe('alerts.webhookEnv: the URL only in a 600 file', () => {
   })
 
   it('a dry run (plan, plan --json) through prepareHosts shows the secret files by path only and sends nothing secret to a host', async () => {
-    const {prepareHosts} = await import('../../src/plan/prepare.js')
-    const {provisionFleet} = await import('../../src/plan/provision.js')
+    const {prepareHosts} = await import('../../src/tasks/provision/prepare.js')
+    const {provisionFleet} = await import('../../src/tasks/provision/hosts.js')
     const fleetDir = path.join(dir, 'fleet')
     mkdirSync(fleetDir, {recursive: true})
     writeFileSync(

@@ -217,7 +217,7 @@ describe('scaler policy (policy.awk)', () => {
 
 describe('provision: the bastion fact hook', () => {
   it('runs the key command on the bastion and re-renders the web nodes with its public key', async () => {
-    const {applyBastionFact} = await import('../../src/plan/provision.js')
+    const {applyBastionFact} = await import('../../src/tasks/provision/hosts.js')
     const {agentKeyCommand: keyCmd} = await import('../../src/roles/agents.js')
     const ctx = context(inv)
     const prepared = Object.values(hosts).map((spec) => ({
@@ -268,7 +268,7 @@ describe('provision: a no-change re-run', () => {
   }
 
   it("reads the bastion's agent key alongside its facts and never runs the key-creating command", async () => {
-    const {provisionFleet} = await import('../../src/plan/provision.js')
+    const {provisionFleet} = await import('../../src/tasks/provision/hosts.js')
     const ctx = context(inv)
     const withKey = {...ctx, agentPublicKey: PUB}
     const prepared = Object.values(hosts).map((spec) => ({

@@ -10,7 +10,7 @@ import {type DoctorFacts, doctorScript, parseCert, parseDoctorFacts} from '../..
 import {parseShowStat} from '../../src/host/haproxy.js'
 import {HOST_CHECKS, normalizeRuleset, runHostChecks} from '../../src/checks/host-checks.js'
 import {renderReport} from '../../src/checks/report.js'
-import {CHECK_IDS, doctorExitCode, summarize, validateSelection} from '../../src/checks/run.js'
+import {CHECK_IDS, doctorExitCode, summarize, validateSelection} from '../../src/checks/judge.js'
 import {DEFAULT_THRESHOLDS, type HostCheckContext, type Verdict} from '../../src/checks/types.js'
 import {hostsOf, inventorySchema} from '../../src/inventory/schema.js'
 import {sha256} from '../../src/host/hash.js'

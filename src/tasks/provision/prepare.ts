@@ -1,15 +1,18 @@
 /**
- * Everything provision computes on this machine before touching a host: TLS material, error-page
- * and template overrides, and the desired state of every host. Any problem here is a ConfigError
- * (exit 2) raised before a single SSH connection is opened.
+ * Everything provision (and plan, and doctor) computes on this machine before touching a host:
+ * error-page and template overrides, the alert secrets, and the desired state of every host.
+ * Side-effect free: it reads files and never writes one (the certificate is written by provision's
+ * own step, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
+ * a single SSH connection is opened, with its own hint.
  */
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {hostsOf, type Inventory} from '../inventory/schema.js'
-import type {LoadedInventory} from '../inventory/load.js'
-import {ConfigError} from '../lib/errors.js'
-import type {PreparedHost} from './provision.js'
+import {hostsOf, type Inventory} from '../../inventory/schema.js'
+import type {LoadedInventory} from '../../inventory/load.js'
+import {ConfigError} from '../../lib/errors.js'
+import type {TlsMaterial} from '../../tls/ensure.js'
+import type {PreparedHost} from './types.js'
 
 /** Error pages a user overrides: `errors/<code>.http` (a whole raw HTTP response) beside the inventory. */
 export async function readErrorPageOverrides(loaded: LoadedInventory): Promise<Record<number, string>> {
@@ -67,22 +70,40 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
   return out
 }
 
-export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHost[]> {
-  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey, webNodePins}] = await Promise.all([
-    import('../tls/ensure.js'),
-    import('../roles/render.js'),
-    import('../roles/agents.js'),
+export interface PrepareOptions {
+  /** The TLS material provision's certificate step produced; read without writing when absent. */
+  tls?: TlsMaterial
+}
+
+export interface PreparedFleet {
+  hosts: PreparedHost[]
+  /** For the user (e.g. a certificate that expires soon, or one provision will write). */
+  warnings: string[]
+}
+
+/** The desired state of every host of the inventory (see PreparedFleet). */
+export async function prepareHosts(loaded: LoadedInventory, opts: PrepareOptions = {}): Promise<PreparedHost[]> {
+  return (await prepareFleet(loaded, opts)).hosts
+}
+
+export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions = {}): Promise<PreparedFleet> {
+  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey, webNodePins}, {readAuthMaterial}, {readKnownHosts}] = await Promise.all([
+    import('../../tls/ensure.js'),
+    import('../../roles/render.js'),
+    import('../../roles/agents.js'),
+    import('../../edge/jwt.js'),
+    import('../../ssh/pins.js'),
   ])
   // The alert secrets from the environment, first: a named variable that is unset is a ConfigError.
   const {smtpPassword, alertWebhook} = readAlertSecrets(loaded.inventory)
-  const tls = await ensureTls(loaded)
+  const tls = opts.tls ?? (await ensureTls(loaded, {write: false}))
   const errorPageOverrides = await readErrorPageOverrides(loaded)
   const templateOverridesDir = path.join(loaded.dir, 'templates')
   const tlsPem = haproxyPem(tls)
   // JWT key or HMAC secret for inventory `auth` (src/edge/jwt.ts); {} when auth is off.
-  const authMaterial = await (await import('../edge/jwt.js')).readAuthMaterial(loaded)
+  const authMaterial = await readAuthMaterial(loaded)
   // The operator's host key pins, for the agents' known_hosts (src/roles/agents.ts).
-  const operatorKnownHosts = await (await import('../ssh/pins.js')).readKnownHosts(loaded.knownHostsPath)
+  const operatorKnownHosts = await readKnownHosts(loaded.knownHostsPath)
   const ctx = {
     inventory: loaded.inventory,
     tlsPem,
@@ -94,7 +115,7 @@ export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHos
     ...(alertWebhook ? {alertWebhook} : {}),
   }
   try {
-    return hostsOf(loaded.inventory).map((spec) => ({
+    const hosts = hostsOf(loaded.inventory).map((spec): PreparedHost => ({
       spec,
       desired: desiredState(ctx, spec),
       // The agents' key is created on the bastion; web nodes authorize its public key (src/roles/agents.ts).
@@ -115,7 +136,10 @@ export async function prepareHosts(loaded: LoadedInventory): Promise<PreparedHos
           }
         : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))
+    return {hosts, warnings: tls.warnings}
   } catch (error) {
+    // A ConfigError of a renderer (a bad override, a value it refuses) keeps its own hint.
+    if (error instanceof ConfigError) throw error
     throw new ConfigError(`rendering the configuration failed: ${(error as Error).message}`, {
       hint: `Check your overrides in ${path.join(loaded.dir, 'templates')} and ${path.join(loaded.dir, 'errors')}.`,
     })

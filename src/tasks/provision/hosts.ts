@@ -1,37 +1,18 @@
 /**
- * Provision: for each host, facts (one round trip) → desired state → plan → apply → confirm.
- * The bastion goes first (its firewall must be in place before connections are opened through it);
- * web nodes then run in parallel, bounded by `ssh.parallel`. One host failing does not stop the others.
- * Everything here is callable from tests; the oclif command only renders progress and results.
+ * Provision's host work: for each host, facts (one round trip) → desired state → plan → apply →
+ * confirm. The bastion goes first (its firewall must be in place before connections are opened
+ * through it); web nodes then run in parallel, bounded by `ssh.parallel`. One host failing does
+ * not stop the others.
  */
-import {randomBytes} from 'node:crypto'
-import {hostname, userInfo} from 'node:os'
-import {createTwoFilesPatch} from 'diff'
-
-import {parseShowStat, runtimeCommand} from '../host/haproxy.js'
-import type {HostSpec} from '../inventory/schema.js'
-import type {LoadedInventory} from '../inventory/load.js'
-import {isNonPublicIPv4} from '../host/ipv4.js'
-import {countChanges, type HostPlan, planHost} from './diff.js'
-import {factScript, type HostFacts, parseFacts} from './facts.js'
-import {applyScript, checkGuardSeconds, confirmScript, parseApplyOutput, rollbackUnit} from './script.js'
-import {LOCK_FILE, STATE_DIR} from '../host/paths.js'
-import type {HostDesiredState} from './types.js'
-
-/** What the provisioner needs from an SSH connection (src/ssh provides it). */
-export interface Conn {
-  exec(cmd: string, opts?: {stdin?: string | Buffer; timeoutMs?: number}): Promise<{code: number; stdout: string; stderr: string}>
-}
-
-/** What the provisioner needs from the fleet of connections (src/ssh provides it). */
-export interface FleetLike {
-  connect(name: string): Promise<Conn>
-  /** A NEW connection (new TCP session), used to prove the operator can still log in after a guarded change. */
-  connectFresh(name: string): Promise<Conn & {close(): Promise<void> | void}>
-  close(): Promise<void>
-  /** The operator's host key pins as they are now (known_hosts beside the inventory), if the fleet keeps any. */
-  knownHosts?(): Promise<string>
-}
+import {parseShowStat, runtimeCommand} from '../../host/haproxy.js'
+import {STATE_DIR} from '../../host/paths.js'
+import {countChanges, planHost} from '../../plan/diff.js'
+import {factScript, parseFacts} from '../../plan/facts.js'
+import {preflight} from '../../plan/preflight.js'
+import {describePlan, renderPlanDiff} from '../../plan/render.js'
+import {applyScript, checkGuardSeconds, confirmScript, parseApplyOutput, rollbackUnit} from '../../plan/script.js'
+import {holderIsGone, holderName, lockedMessage, newRunId} from './lock.js'
+import type {BackendServer, Conn, FleetLike, HostResult, PreparedHost, ProvisionOptions, ProvisionResult} from './types.js'
 
 /**
  * The bastion, planned with the pins the web nodes' connections make (a first contact pins them):
@@ -50,77 +31,6 @@ function withFreshPins(fleet: FleetLike, bastion: PreparedHost, webs: PreparedHo
       return pins === undefined ? bastion.desired : {...bastion.desired, ...withPins(pins)}
     },
   }
-}
-
-export type HostPhase = 'waiting' | 'connecting' | 'facts' | 'planning' | 'applying' | 'confirming' | 'settling' | 'done' | 'failed'
-
-export interface ProvisionOptions {
-  dryRun?: boolean
-  /** Limit to these host names. */
-  only?: string[]
-  /** Seconds before an unconfirmed firewall/sshd change reverts by itself. */
-  guardSeconds?: number
-  concurrency?: number
-  onProgress?: (host: string, phase: HostPhase, detail?: string) => void
-  /** How long to wait after changes for every node in rotation to pass HAProxy's health check. */
-  settleMs?: number
-}
-
-export interface HostResult {
-  host: string
-  role: 'bastion' | 'web'
-  ok: boolean
-  /** One line per change (planned in a dry run, applied otherwise). */
-  changes: string[]
-  changeCount: number
-  durationMs: number
-  /** Unified diffs of files and lists of package/service changes (dry run). */
-  diff?: string
-  error?: string
-  /** Tool output that explains the error (validator lines, apt, systemctl). */
-  details?: string[]
-  /** A guarded change (firewall, sshd) was reverted because no new connection could confirm it. */
-  reverted?: boolean
-}
-
-/** A web node as HAProxy sees it after the run. */
-export interface BackendServer {
-  server: string
-  /** UP, DOWN, MAINT, DRAIN, `UP 1/2` (going up)... */
-  status: string
-  check: string
-}
-
-export interface ProvisionResult {
-  dryRun: boolean
-  hosts: HostResult[]
-  /** After changes: the web backend once every node in rotation passed its health check (or the wait ran out). */
-  backends?: {settled: boolean; servers: BackendServer[]}
-  totalChanges: number
-  failed: string[]
-  durationMs: number
-}
-
-export interface PreparedHost {
-  spec: HostSpec
-  desired: HostDesiredState & {absent?: string[]}
-  /**
-   * Bastion fact hook (agents, issue 4): on the bastion, a command whose output the web nodes'
-   * desired state depends on (the agents' public key, created on the bastion and never copied off
-   * it). provisionFleet runs it after the bastion is applied (first, in a dry run) and before the
-   * web nodes are planned. `dryRun` asks for a read-only command.
-   */
-  bastionFact?: (dryRun: boolean) => string
-  /** Web nodes: the desired state given the bastion fact's output (replaces `desired`). */
-  withBastionFact?: (output: string) => HostDesiredState
-  /**
-   * Bastion: its desired state given the operator's host key pins as they are once the web nodes
-   * are connected (the agents' known_hosts is seeded from them; a first contact pins them during
-   * the run). provisionFleet calls it with `FleetLike.knownHosts()` before planning the bastion.
-   */
-  withPins?: (knownHosts: string) => HostDesiredState
-  /** The desired state to plan with, awaited after the facts are read (set by provisionFleet). */
-  refresh?: () => Promise<HostDesiredState & {absent?: string[]}>
 }
 
 /** Runs the bastion fact hook (see PreparedHost.bastionFact): its output, or undefined when it cannot be read. */
@@ -147,106 +57,6 @@ function withBastionFact(webs: PreparedHost[], output: string | undefined): Prep
 export async function applyBastionFact(fleet: FleetLike, all: PreparedHost[], webs: PreparedHost[], dryRun: boolean): Promise<PreparedHost[]> {
   if (!webs.some((h) => h.withBastionFact)) return webs
   return withBastionFact(webs, await readBastionFact(fleet, all, dryRun))
-}
-
-/** Human lines for a plan (used in both dry run and apply summaries). */
-export function describePlan(plan: HostPlan): string[] {
-  return [
-    ...plan.packages.map((p) => `install package ${p}`),
-    ...plan.files.map((f) => `${f.kind === 'create' ? 'create' : f.kind === 'update' ? 'update' : 'fix owner/mode of'} ${f.file.path}`),
-    ...plan.remove.map((p) => `remove ${p}`),
-    ...plan.services.map((s) => `${s.actions.join(' + ')} ${s.name} (${s.reason})`),
-  ]
-}
-
-/** The dry-run text: a unified diff per file, and package/service changes. Secrets are never shown. */
-export function renderPlanDiff(plan: HostPlan): string {
-  const parts: string[] = []
-  for (const p of plan.packages) parts.push(`+ package ${p}`)
-  for (const change of plan.files) {
-    const {file, before} = change
-    if (change.kind === 'mode') {
-      parts.push(`~ ${file.path}: mode ${before?.mode?.toString(8)} ${before?.owner}:${before?.group} → ${file.mode.toString(8)} ${file.owner}:${file.group}`)
-      continue
-    }
-    if (file.secret) {
-      parts.push(`~ ${file.path}: secret content ${change.kind === 'create' ? 'created' : 'changed'} (not shown)`)
-      continue
-    }
-    const old = before?.exists ? (before.content ?? '(content not fetched: file too large)\n') : ''
-    parts.push(
-      createTwoFilesPatch(before?.exists ? `a${file.path}` : '/dev/null', `b${file.path}`, old, file.content, '', '', {context: 3})
-        .split('\n')
-        .filter((l) => !l.startsWith('====='))
-        .map((l) => (l.startsWith('--- ') || l.startsWith('+++ ') ? l.trimEnd() : l))
-        .join('\n')
-        .trimEnd(),
-    )
-  }
-  for (const p of plan.remove) parts.push(`- ${p}`)
-  for (const s of plan.services) parts.push(`~ service ${s.name}: ${s.actions.join(', ')} (${s.reason})`)
-  return parts.join('\n')
-}
-
-/** Facts that make provisioning a host unsafe, as error messages. */
-export function preflight(spec: HostSpec, facts: HostFacts): string[] {
-  const errors: string[] = []
-  if (facts.os.id !== 'debian') errors.push(`${spec.name} runs ${facts.os.id || 'an unknown OS'} ${facts.os.versionId}; infra supports Debian 12`)
-  if (spec.role === 'web') {
-    for (const a of facts.addresses) {
-      if (!isNonPublicIPv4(a.address)) {
-        errors.push(
-          `${spec.name} has the public address ${a.address} on ${a.iface}; web nodes must only be on the private network ` +
-            `(remove it: ip addr del ${a.address}/${a.prefix} dev ${a.iface})`,
-        )
-      }
-    }
-  }
-  return errors
-}
-
-function newRunId(): string {
-  const t = new Date().toISOString().replaceAll(/[-:]/g, '').slice(0, 15)
-  return `${t}-${randomBytes(3).toString('hex')}`
-}
-
-/** Who runs this provision, as the host's lock records it: `user@machine pid N`. */
-export function holderName(): string {
-  let user = 'unknown'
-  try {
-    user = userInfo().username
-  } catch {
-    // no passwd entry (a container): keep "unknown"
-  }
-  return `${user}@${hostname()} pid ${process.pid}`
-}
-
-/**
- * A lock holder that is a process of this machine which no longer runs (a provision killed with
- * Ctrl-C or SIGKILL): its lock can be taken over rather than waited out.
- */
-export function holderIsGone(holder: string, machine = hostname(), alive = pidAlive): boolean {
-  const m = /^\S+@(\S+) pid (\d+)$/.exec(holder)
-  if (!m || m[1] !== machine) return false
-  return Number(m[2]) !== process.pid && !alive(Number(m[2]))
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** The error for a host another run holds (its lock names who and until when). */
-export function lockedMessage(host: string, locked: {holder: string; run?: string; until?: number}): string {
-  const until = locked.until ? new Date(locked.until * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined
-  return (
-    `${host} is being provisioned by ${locked.holder || 'another run'}${locked.run ? ` (run ${locked.run})` : ''}: nothing was changed. ` +
-    `Run again when it has finished${until ? `; if that run died, its lock expires at ${until}, or remove it: infra exec ${host} -- rm ${LOCK_FILE}` : ''}`
-  )
 }
 
 export async function provisionFleet(fleet: FleetLike, hosts: PreparedHost[], opts: ProvisionOptions = {}): Promise<ProvisionResult> {
