@@ -58,7 +58,7 @@ bad target or inventory.`
 
     const {loadInventory} = await import('../inventory/load.js')
     const {runOnTargets, allSucceeded, hostPrefix, LinePrefixer} = await import('../ssh/run.js')
-    const {resolveTarget} = await import('../ssh/fleet.js')
+    const {resolveTarget} = await import('../ssh/targets.js')
     const loaded = await loadInventory(flags.config)
     const json = this.jsonEnabled()
     const names = resolveTarget(loaded.inventory, args.target).map((h) => h.name)

@@ -51,7 +51,7 @@ others are still shown), 2 for a bad flag, target or inventory (nothing is conne
     const [{parseSince, planHosts}, {loadInventory}, {resolveTarget}] = await Promise.all([
       import('../logs/query.js'),
       import('../inventory/load.js'),
-      import('../ssh/fleet.js'),
+      import('../ssh/targets.js'),
     ])
     // Everything is checked before a host is contacted.
     const since = flags.since === undefined ? undefined : parseSince(flags.since)

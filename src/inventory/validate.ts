@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node, parseDocument} from 'yaml'
 
+import {editDistance} from '../lib/text.js'
 import {crossCheck, CrossIssue, pathText} from './cross-check.js'
 import {Inventory, inventoryObject, inventoryShapeSchema, show} from './schema.js'
 
@@ -266,21 +267,8 @@ function allMappings(): [string, string[]][] {
   return out
 }
 
-/** Optimal string alignment distance (Levenshtein with transpositions), case-insensitive. */
-export function editDistance(a: string, b: string): number {
-  a = a.toLowerCase()
-  b = b.toLowerCase()
-  const d: number[][] = Array.from({length: a.length + 1}, (_, i) => [i, ...Array<number>(b.length).fill(0)])
-  for (let j = 1; j <= b.length; j++) d[0][j] = j
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
-    }
-  }
-  return d[a.length][b.length]
-}
+/** The edit distance moved to src/lib/text.ts; exported from here too for existing callers. */
+export {editDistance}
 
 /** The closest candidate within a small distance (1 for short words, 2 otherwise). */
 export function closest(word: string, candidates: readonly string[]): string | undefined {

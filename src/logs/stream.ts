@@ -5,7 +5,7 @@
  */
 import type {LoadedInventory} from '../inventory/load.js'
 import {HostError} from '../lib/errors.js'
-import type {HostKeyEvent} from '../ssh/fleet.js'
+import type {HostKeyEvent} from '../ssh/pins.js'
 import {LineSplitter, LogEntry, matchesGrep, mergeByTime, parseEntry} from './entry.js'
 import {HostPlan, journalctlCommand, LogsQuery} from './query.js'
 

@@ -7,7 +7,7 @@ import type {Readable, Writable} from 'node:stream'
 import type {ClientChannel} from 'ssh2'
 
 import {SshError} from './errors.js'
-import type {HostConnection} from './fleet.js'
+import type {HostConnection} from './connection.js'
 
 export interface Terminal {
   stdin: Readable & {isTTY?: boolean; setRawMode?: (mode: boolean) => unknown}

@@ -187,6 +187,17 @@ export function keyTypeOf(blob: Buffer): string {
   return blob.subarray(4, 4 + len).toString('ascii')
 }
 
+/** The name OpenSSH gives a host key file of this type: /etc/ssh/ssh_host_<name>_key. */
+function hostKeyFileType(keyType: string): string {
+  if (keyType.startsWith('ecdsa-')) return 'ecdsa'
+  return keyType.replace(/^ssh-/, '')
+}
+
+/** The command that prints a host key's fingerprint on the host itself (its console). */
+export function consoleFingerprintCommand(keyType: string): string {
+  return `ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileType(keyType)}_key.pub`
+}
+
 function sameKey(entryKey: string, blob: Buffer): boolean {
   const a = Buffer.from(entryKey, 'base64')
   return a.length === blob.length && timingSafeEqual(a, blob)

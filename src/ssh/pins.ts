@@ -4,6 +4,7 @@ import {readFile, rename, stat, unlink, writeFile} from 'node:fs/promises'
 import type {HostSpec} from '../inventory/schema.js'
 import {
   addPending,
+  consoleFingerprintCommand,
   findEntries,
   findPending,
   fingerprint,
@@ -25,6 +26,42 @@ import {
  * (temporary file + rename) and serialised within the process, so hosts pinned in parallel do
  * not lose each other's lines.
  */
+
+export interface HostKeyEvent {
+  host: HostSpec
+  keyType: string
+  fingerprint: string
+  knownHostsPath: string
+  /**
+   * Why the key was accepted: `first-use` nothing said which key to expect (trust on first use:
+   * the operator should check it); `inventory` it is in ssh.hostKeys; `pending` it is the
+   * fingerprint trusted with `infra hosts trust`; `announced` the host announced it (and proved
+   * it holds it) over a connection that its already pinned key of another type verified.
+   */
+  trust: 'first-use' | 'inventory' | 'pending' | 'announced'
+  /** What to tell the operator (one line, plus a second with how to check the key for `first-use`). */
+  message: string
+}
+
+/** The operator's message for a pinned key (HostKeyEvent.message). */
+export function hostKeyMessage(e: Omit<HostKeyEvent, 'message'>, opts: {configFlag?: string; via?: string} = {}): string {
+  const name = e.host.name
+  const pinned = `${name}: pinned new host key ${e.keyType} ${e.fingerprint} in ${e.knownHostsPath}`
+  switch (e.trust) {
+    case 'inventory':
+      return `${pinned} (it matches ssh.hostKeys.${name})`
+    case 'pending':
+      return `${pinned} (it matches the fingerprint trusted with \`infra hosts trust\`)`
+    case 'announced':
+      return `${pinned} (announced by ${name}, which proved it holds it, over the connection its pinned ${opts.via ?? 'key'} key verified)`
+    case 'first-use':
+      return (
+        `${pinned} on first contact, unchecked: nothing said which key to expect (ssh.hostKeys, \`infra hosts trust\`).\n` +
+        `  → Check it on ${name}'s console (not over SSH): \`${consoleFingerprintCommand(e.keyType)}\` must print ${e.fingerprint}. ` +
+        `If it does not, stop: run \`infra hosts forget ${name}${opts.configFlag ?? ''}\` and find out who answered at ${e.host.address}.`
+      )
+  }
+}
 
 export function identityOf(host: Pick<HostSpec, 'name' | 'address'>, port: number): HostIdentity {
   return {names: [host.name, host.address], port}

@@ -7,8 +7,10 @@ import {hostsOf, HostSpec} from '../inventory/schema.js'
 import {ConfigError, HostError, UsageError} from '../lib/errors.js'
 import {SshError} from './errors.js'
 import {fingerprint, isFingerprint} from './known-hosts.js'
-import type {Fleet, FleetOptions, HostConnection, HostKeyEvent} from './fleet.js'
-import {forgetHostAll, identityOf, pendingFingerprints, PinnedKey, pinnedKeys, readKnownHosts, trustHost} from './pins.js'
+import type {HostConnection} from './connection.js'
+import type {Fleet, FleetOptions} from './fleet.js'
+import {forgetHostAll, type HostKeyEvent, identityOf, pendingFingerprints, PinnedKey, pinnedKeys, readKnownHosts, trustHost} from './pins.js'
+import {resolveTarget} from './targets.js'
 
 // --- output with a host prefix ---------------------------------------------------------------
 
@@ -88,7 +90,7 @@ export function allSucceeded(runs: HostRun[]): boolean {
  * carries its exit status or its error. Throws ConfigError/UsageError for bad input.
  */
 export async function runOnTargets(loaded: LoadedInventory, target: string, command: string, opts: RunOptions = {}): Promise<HostRun[]> {
-  const {Fleet, resolveTarget} = await import('./fleet.js')
+  const {Fleet} = await import('./fleet.js')
   const hosts = resolveTarget(loaded.inventory, target)
   const fleet = Fleet.open(loaded, {...opts.fleet, only: hosts.map((h) => h.name), onHostKeyNew: opts.onHostKeyNew})
   try {
@@ -131,7 +133,7 @@ export async function connectOne(
   name: string,
   opts: {onHostKeyNew?: (e: HostKeyEvent) => void} = {},
 ): Promise<{fleet: Fleet; conn: HostConnection}> {
-  const {Fleet, resolveTarget} = await import('./fleet.js')
+  const {Fleet} = await import('./fleet.js')
   const host = resolveOneHost(loaded, name, resolveTarget)
   const fleet = Fleet.open(loaded, {only: [host.name], onHostKeyNew: opts.onHostKeyNew})
   try {

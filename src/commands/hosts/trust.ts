@@ -35,7 +35,7 @@ another (\`infra hosts forget HOST\` first if the key really changed), 2 for an 
     const fps = (argv as string[]).slice(1)
     const {loadInventory} = await import('../../inventory/load.js')
     const {trustHostKey} = await import('../../ssh/run.js')
-    const {configFlag} = await import('../../ssh/fleet.js')
+    const {configFlag} = await import('../../ssh/targets.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const r = await trustHostKey(loaded, args.host, fps)
     if (r.status === 'pinned') {
