@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import type {BanResult} from '../edge/bans.js'
+import type {BanResult} from '../tasks/ban.js'
 import {BaseCommand} from '../lib/base-command.js'
 
 export default class Ban extends BaseCommand {
@@ -33,7 +33,7 @@ Exit status: 0 banned, 1 the bastion could not be reached or refused, 2 a bad ad
   async run(): Promise<BanResult> {
     const {args, flags} = await this.parse(Ban)
     const {durationFlag} = await import('../inventory/flags.js')
-    const {ban, parseTarget} = await import('../edge/bans.js')
+    const [{ban}, {parseTarget}] = await Promise.all([import('../tasks/ban.js'), import('../edge/bans.js')])
     parseTarget(args.address)
     let forMs: number | undefined
     if (flags.for !== undefined) {

@@ -17,7 +17,7 @@ Exit status: 0, 1 the bastion could not be reached, 2 a bad inventory.`
 
   async run(): Promise<Ban[]> {
     const {flags} = await this.parse(Bans)
-    const {listBans} = await import('../edge/bans.js')
+    const {listBans} = await import('../tasks/ban.js')
     const {loadInventory} = await import('../inventory/load.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const bans = await listBans(loaded)

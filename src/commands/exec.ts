@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {EXIT, UsageError} from '../lib/errors.js'
-import type {HostRun, LinePrefixer as LinePrefixerT} from '../ssh/run.js'
+import type {HostRun} from '../tasks/exec.js'
 
 export default class Exec extends BaseCommand {
   static override summary = 'Run a shell command on hosts of the fleet (web nodes through the bastion).'
@@ -56,50 +56,47 @@ bad target or inventory.`
       timeoutMs = durationFlag('timeout', flags.timeout, {max: '24h', hint: 'Use a whole number followed by s, m or h, from 1s to 24h, e.g. 30s.'})
     }
 
-    const {loadInventory} = await import('../inventory/load.js')
-    const {runOnTargets, allSucceeded, hostPrefix, LinePrefixer} = await import('../ssh/run.js')
-    const {resolveTarget} = await import('../ssh/targets.js')
+    const [{loadInventory}, {runOnTargets}, {resolveTarget}, {errorPrinter, hostPrefix, hostStreams}, {onInterrupt}] = await Promise.all([
+      import('../inventory/load.js'),
+      import('../tasks/exec.js'),
+      import('../ssh/targets.js'),
+      import('../ui/stream.js'),
+      import('../ui/interrupt.js'),
+    ])
     const loaded = await loadInventory(flags.config)
     const json = this.jsonEnabled()
     const names = resolveTarget(loaded.inventory, args.target).map((h) => h.name)
     const width = Math.max(...names.map((n) => n.length))
-    const prefixers = new Map<string, LinePrefixerT>()
-    const prefixer = (host: string, stream: 'stdout' | 'stderr') => {
-      const key = `${host}\0${stream}`
-      let p = prefixers.get(key)
-      if (!p) {
-        const out = stream === 'stdout' ? process.stdout : process.stderr
-        p = new LinePrefixer(hostPrefix(host, width), (t) => out.write(t))
-        prefixers.set(key, p)
-      }
-      return p
+    const streams = hostStreams(width)
+    // Ctrl-C closes the connections (the commands on the hosts end with their session).
+    const interrupt = onInterrupt({exitCode: () => 130})
+    let runs: HostRun[]
+    try {
+      runs = await runOnTargets(loaded, args.target, command, {
+        timeoutMs,
+        collect: json,
+        signal: interrupt.signal,
+        onHostKeyNew: (e) => this.info(e.message),
+        onOutput: json ? undefined : (host, stream, chunk) => streams.push(host, stream, chunk),
+      })
+    } finally {
+      interrupt.dispose()
     }
-
-    const runs = await runOnTargets(loaded, args.target, command, {
-      timeoutMs,
-      collect: json,
-      onHostKeyNew: (e) => this.info(e.message),
-      onOutput: json ? undefined : (host, stream, chunk) => prefixer(host, stream).push(chunk),
-    })
-
-    for (const p of prefixers.values()) p.flush()
+    streams.flush()
+    if (interrupt.signal.aborted) {
+      process.exitCode = 130
+      return runs
+    }
     if (!json) {
-      const hints = new Set<string>()
-      for (const r of runs) {
-        if (r.error) {
-          process.stderr.write(`${hostPrefix(r.host, width)}error: ${r.error.message}\n`)
-          // The same fix for several hosts (e.g. the bastion is down) is shown once.
-          if (r.error.hint && !hints.has(r.error.hint)) process.stderr.write(`${hostPrefix(r.host, width)}  → ${r.error.hint}\n`)
-          if (r.error.hint) hints.add(r.error.hint)
-        }
-      }
+      const printError = errorPrinter()
+      for (const r of runs) if (r.error) printError(hostPrefix(r.host, width), 'error: ', r.error)
       const failed = runs.filter((r) => r.code !== 0 || r.error)
       if (failed.length > 0) {
         const what = failed.map((r) => (r.error ? `${r.host} (${r.error.kind})` : `${r.host} (exit ${r.code})`)).join(', ')
         this.info(`Failed on ${failed.length} of ${runs.length} host${runs.length === 1 ? '' : 's'}: ${what}`)
       }
     }
-    if (!allSucceeded(runs)) process.exitCode = EXIT.FAILURE
+    if (!runs.every((r) => r.code === 0 && !r.error)) process.exitCode = EXIT.FAILURE
     return runs
   }
 }

@@ -60,57 +60,41 @@ others are still shown), 2 for a bad flag, target or inventory (nothing is conne
     const {plans, skipped} = planHosts(hosts, (flags.unit ?? []) as typeof UNIT_NAMES)
     if (skipped.length > 0) this.info(`Leaving out ${skipped.map((h) => h.name).join(', ')}: no ${[...new Set(flags.unit)].join(' or ')} there.`)
 
-    const [{readLogs}, {formatEntry, jsonLine}] = await Promise.all([import('../logs/stream.js'), import('../logs/entry.js')])
+    const [{readLogs}, {formatEntry, jsonLine}, {errorPrinter}, {onInterrupt}] = await Promise.all([
+      import('../tasks/logs.js'),
+      import('../logs/entry.js'),
+      import('../ui/stream.js'),
+      import('../ui/interrupt.js'),
+    ])
     const several = hosts.length > 1
     const width = Math.max(...plans.map((p) => p.host.name.length))
     const index = new Map(plans.map((p, i) => [p.host.name, i]))
     const color = !flags.json && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && several
 
     // Ctrl-C (or a closed pipe, `| head`) stops the stream; the connections are closed, exit 0.
-    // A second Ctrl-C, or a connection that does not close, ends the process anyway.
-    const stop = new AbortController()
-    let interrupted = false
-    const onSignal = () => {
-      if (interrupted) process.exit(130) // the usual status after a second Ctrl-C
-      interrupted = true
-      stop.abort()
-      setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref()
-    }
-    const onPipe = (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') onSignal()
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    process.stdout.on('error', onPipe)
-    const hints = new Set<string>()
+    const interrupt = onInterrupt()
+    const printError = errorPrinter()
     try {
       const {failed} = await readLogs(loaded, {
         query: {units: [], since, lines: flags.lines, follow: flags.follow, grep: flags.grep},
         plans,
         order: flags.follow || plans.length === 1 ? 'arrival' : 'time',
-        signal: stop.signal,
+        signal: interrupt.signal,
         onHostKeyNew: (e) => this.info(e.message),
         onEntry: (e) => {
-          if (stop.signal.aborted) return
+          if (interrupt.signal.aborted) return
           process.stdout.write(
             flags.json ? jsonLine(e) : formatEntry(e, {hostWidth: several ? width : 0, color, hostIndex: index.get(e.host)}),
           )
         },
-        onHostError: (_host, error) => {
-          process.stderr.write(`Error: ${error.message}\n`)
-          // The same fix for several hosts (e.g. the bastion is down) is shown once.
-          if (error.hint && !hints.has(error.hint)) process.stderr.write(`  → ${error.hint}\n`)
-          if (error.hint) hints.add(error.hint)
-        },
+        onHostError: (_host, error) => printError('', 'Error: ', error),
       })
       if (failed.length > 0) {
         if (several) this.info(`Could not read ${failed.length} of ${plans.length} hosts: ${failed.join(', ')}`)
         process.exitCode = EXIT.FAILURE
       }
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      process.stdout.off('error', onPipe)
+      interrupt.dispose()
     }
   }
 }

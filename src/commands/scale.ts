@@ -2,7 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
-import type {ScaleAction, ScaleResult} from '../agents/scale.js'
+import type {ScaleAction} from '../roles/scaler.js'
+import type {ScaleResult} from '../tasks/scale.js'
 
 export default class Scale extends BaseCommand {
   static override summary = 'Show or change the active web nodes; pause or resume the automatic scaler.'
@@ -45,7 +46,7 @@ Exit status: 0 done, 1 the bastion could not be reached or a step failed, 2 beyo
     const action: ScaleAction =
       flags.to === undefined ? ({verb: (args.action ?? 'status') as Exclude<ScaleAction['verb'], 'to'>} as ScaleAction) : {verb: 'to', count: flags.to}
     const {loadInventory} = await import('../inventory/load.js')
-    const {runScale, checkTarget} = await import('../agents/scale.js')
+    const [{runScale}, {checkTarget}] = await Promise.all([import('../tasks/scale.js'), import('../roles/scaler.js')])
     const loaded = await loadInventory(flags.config)
     if (action.verb === 'to') checkTarget(loaded, action.count)
     if (['up', 'down', 'to'].includes(action.verb) && !flags.yes) {

@@ -35,7 +35,7 @@ Exit status: the shell's or the command's own exit status (as with ssh); 1 when 
     const {args, argv, flags} = await this.parse(Ssh)
     const words = (argv as string[]).slice(1)
     const {loadInventory} = await import('../inventory/load.js')
-    const {connectOne} = await import('../ssh/run.js')
+    const {connectOne} = await import('../tasks/exec.js')
     const {interactiveShell, runAttached} = await import('../ssh/interactive.js')
     const loaded = await loadInventory(flags.config)
     const {fleet, conn} = await connectOne(loaded, args.host, {

@@ -37,7 +37,12 @@ Exit status: 0 (whatever the fleet's state), 1 the bastion could not be reached,
     if (flags.watch && this.jsonEnabled()) {
       throw new UsageError('--watch and --json cannot be used together', {hint: 'Use `infra status --json` once (e.g. in a loop of your own), or `infra status --watch` on a terminal.'})
     }
-    const [{loadInventory}, {openStatus}, {renderStatus}] = await Promise.all([import('../inventory/load.js'), import('../status/run.js'), import('../status/render.js')])
+    const [{loadInventory}, {openStatus}, {renderStatus}, {onInterrupt}] = await Promise.all([
+      import('../inventory/load.js'),
+      import('../tasks/status.js'),
+      import('../status/render.js'),
+      import('../ui/interrupt.js'),
+    ])
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const session = await openStatus(loaded)
     const tty = Boolean(process.stdout.isTTY)
@@ -48,31 +53,19 @@ Exit status: 0 (whatever the fleet's state), 1 the bastion could not be reached,
         if (!this.jsonEnabled()) process.stdout.write(`${renderStatus(status, {color})}\n`)
         return status
       }
-      let stop = false
-      let wake: (() => void) | undefined
-      const onSignal = () => {
-        stop = true
-        wake?.()
-      }
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+      const interrupt = onInterrupt({graceMs: 5000})
       try {
-        while (!stop) {
+        while (!interrupt.signal.aborted) {
           const started = Date.now()
           const status = await session.next()
-          if (stop) break
+          if (interrupt.signal.aborted) break
           const frame = `${renderStatus(status, {color})}\n\n(every ${flags.interval}s; Ctrl-C to stop)\n`
           // On a terminal: cursor home, clear the screen, draw. Otherwise frames one after another.
           process.stdout.write(tty ? `\u001B[H\u001B[2J${frame}` : `${frame}\n`)
-          const wait = Math.max(0, flags.interval * 1000 - (Date.now() - started))
-          await new Promise<void>((resolve) => {
-            wake = resolve
-            setTimeout(resolve, wait)
-          })
+          await interrupt.sleep(Math.max(0, flags.interval * 1000 - (Date.now() - started)))
         }
       } finally {
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
+        interrupt.dispose()
       }
       return undefined
     } finally {

@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import type {UnbanResult} from '../edge/bans.js'
+import type {UnbanResult} from '../tasks/ban.js'
 import {BaseCommand} from '../lib/base-command.js'
 
 export default class Unban extends BaseCommand {
@@ -23,7 +23,7 @@ Exit status: 0 (also when it was not banned), 1 the bastion could not be reached
 
   async run(): Promise<UnbanResult> {
     const {args, flags} = await this.parse(Unban)
-    const {unban, parseTarget} = await import('../edge/bans.js')
+    const [{unban}, {parseTarget}] = await Promise.all([import('../tasks/ban.js'), import('../edge/bans.js')])
     parseTarget(args.address)
     const {loadInventory} = await import('../inventory/load.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})

@@ -7,8 +7,7 @@
  */
 import {isIPv4, isIPv6} from 'node:net'
 
-import type {LoadedInventory} from '../inventory/load.js'
-import {HostError, UsageError} from '../lib/errors.js'
+import {UsageError} from '../lib/errors.js'
 import {edgePaths} from '../roles/edge.js'
 import {shq} from '../host/quote.js'
 import {DEFAULT_PATHS} from '../host/paths.js'
@@ -61,7 +60,8 @@ export function listCommand(bansScript = script()): string {
   return `${shq(bansScript)} list && echo @@auto && ${shq(bansScript)} auto`
 }
 
-const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString()
+/** Epoch seconds as an ISO time. */
+export const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString()
 
 /** Parse `infra-bans list`, `@@auto`, `infra-bans auto` output. `now` for the automatic bans' end. */
 export function parseList(stdout: string, now = Date.now()): Ban[] {
@@ -90,54 +90,4 @@ export function parseList(stdout: string, now = Date.now()): Ban[] {
     }
   }
   return out
-}
-
-/** Run one `infra-bans` command on the bastion; a failure is a HostError with the script's words. */
-async function runBans(loaded: LoadedInventory, cmd: string): Promise<string> {
-  const {openFleet} = await import('../ssh/fleet.js')
-  const fleet = openFleet(loaded)
-  const name = loaded.inventory.bastion.name
-  try {
-    const conn = await fleet.connect(name)
-    const r = await conn.exec(cmd, {timeoutMs: 20_000})
-    if (r.code === 127 || /infra-bans: (No such file|not found)/.test(r.stderr)) {
-      throw new HostError(name, 'the bastion has no infra-bans script', {hint: 'Run `infra provision` first: it installs the ban list and its script.'})
-    }
-    if (r.code !== 0) throw new HostError(name, `infra-bans failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`)
-    return r.stdout
-  } finally {
-    await fleet.close()
-  }
-}
-
-export interface BanResult {
-  address: string
-  until: string | null
-  reason: string | null
-}
-
-export async function ban(loaded: LoadedInventory, opts: {target: string; forMs?: number; reason?: string; now?: number}): Promise<BanResult> {
-  const address = parseTarget(opts.target)
-  const reason = cleanReason(opts.reason)
-  const until = opts.forMs === undefined ? null : Math.ceil(((opts.now ?? Date.now()) + opts.forMs) / 1000)
-  await runBans(loaded, banCommand(address, until, reason))
-  return {address, until: until === null ? null : iso(until), reason: reason === '-' ? null : reason}
-}
-
-export interface UnbanResult {
-  address: string
-  /** Was it in the ban list? */
-  listed: boolean
-  /** Was it banned automatically (flood)? */
-  auto: boolean
-}
-
-export async function unban(loaded: LoadedInventory, target: string): Promise<UnbanResult> {
-  const address = parseTarget(target)
-  const out = await runBans(loaded, unbanCommand(address))
-  return {address, listed: /listed=yes/.test(out), auto: /auto=yes/.test(out)}
-}
-
-export async function listBans(loaded: LoadedInventory): Promise<Ban[]> {
-  return parseList(await runBans(loaded, listCommand()))
 }

@@ -1,7 +1,7 @@
 /** `infra scale`: the command lines it runs on the bastion, the min/max check, the status table. */
 import {describe, expect, it} from 'vitest'
 
-import {checkTarget, renderStatus, scalerCommand, type ScaleStatus} from '../../src/agents/scale.js'
+import {checkTarget, renderStatus, scalerCommand, type ScaleStatus} from '../../src/roles/scaler.js'
 import type {LoadedInventory} from '../../src/inventory/load.js'
 import {inventory} from './render-helpers.js'
 

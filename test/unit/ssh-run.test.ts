@@ -7,7 +7,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadInventory, LoadedInventory} from '../../src/inventory/load.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {fingerprint, formatEntry} from '../../src/ssh/known-hosts.js'
-import {forgetHostPin, hostPrefix, LinePrefixer, listHostPins} from '../../src/ssh/run.js'
+import {forgetHostPin, listHostPins} from '../../src/tasks/hosts.js'
+import {hostPrefix, LinePrefixer} from '../../src/ui/stream.js'
 
 describe('LinePrefixer', () => {
   it('prefixes whole lines and holds a partial line until flush', () => {

@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import type {ScaleStatus} from '../../src/agents/scale.js'
+import type {ScaleStatus} from '../../src/roles/scaler.js'
 import {type NodeSample, parseNodeMetrics, parseStatusOutput, type RawStatus, type Sample, statusScript} from '../../src/status/collect.js'
 import {buildStatus} from '../../src/status/model.js'
 import {renderStatus} from '../../src/status/render.js'

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import type {ForgetResult} from '../../ssh/run.js'
+import type {ForgetResult} from '../../tasks/hosts.js'
 
 export default class HostsForget extends BaseCommand {
   static override summary = "Forget a host's pinned SSH host key, to accept a new one on purpose."
@@ -29,7 +29,7 @@ Exit status: 0 (also when nothing was pinned), 2 for a host that is neither in t
   async run(): Promise<ForgetResult> {
     const {args, flags} = await this.parse(HostsForget)
     const {loadInventory} = await import('../../inventory/load.js')
-    const {forgetHostPin} = await import('../../ssh/run.js')
+    const {forgetHostPin} = await import('../../tasks/hosts.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const r = await forgetHostPin(loaded, args.host)
     if (r.removed.length === 0 && r.removedPending.length === 0) {

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../lib/base-command.js'
-import type {HostPinInfo} from '../../ssh/run.js'
+import type {HostPinInfo} from '../../tasks/hosts.js'
 
 export default class HostsList extends BaseCommand {
   static override summary = 'List the hosts with their pinned SSH host key fingerprints.'
@@ -18,7 +18,7 @@ fingerprint, else trusted on first use. Nothing is sent to any host.`
   async run(): Promise<HostPinInfo[]> {
     const {flags} = await this.parse(HostsList)
     const {loadInventory} = await import('../../inventory/load.js')
-    const {listHostPins} = await import('../../ssh/run.js')
+    const {listHostPins} = await import('../../tasks/hosts.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const hosts = await listHostPins(loaded)
     if (!this.jsonEnabled()) {

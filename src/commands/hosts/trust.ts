@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import type {TrustHostResult} from '../../ssh/run.js'
+import type {TrustHostResult} from '../../tasks/hosts.js'
 
 export default class HostsTrust extends BaseCommand {
   static override summary = "Trust a host's SSH host key by its fingerprint, before infra first connects to it."
@@ -34,7 +34,7 @@ another (\`infra hosts forget HOST\` first if the key really changed), 2 for an 
     const {args, argv, flags} = await this.parse(HostsTrust)
     const fps = (argv as string[]).slice(1)
     const {loadInventory} = await import('../../inventory/load.js')
-    const {trustHostKey} = await import('../../ssh/run.js')
+    const {trustHostKey} = await import('../../tasks/hosts.js')
     const {configFlag} = await import('../../ssh/targets.js')
     const loaded = await loadInventory(flags.config, {checkFiles: false})
     const r = await trustHostKey(loaded, args.host, fps)

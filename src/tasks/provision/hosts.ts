@@ -11,6 +11,7 @@ import {factScript, parseFacts} from '../../plan/facts.js'
 import {preflight} from '../../plan/preflight.js'
 import {describePlan, renderPlanDiff} from '../../plan/render.js'
 import {applyScript, checkGuardSeconds, confirmScript, parseApplyOutput, rollbackUnit} from '../../plan/script.js'
+import {mapLimit} from '../../lib/pool.js'
 import {holderIsGone, holderName, lockedMessage, newRunId} from './lock.js'
 import type {BackendServer, Conn, FleetLike, HostResult, PreparedHost, ProvisionOptions, ProvisionResult} from './types.js'
 
@@ -253,17 +254,4 @@ async function waitForRevert(fleet: FleetLike, name: string, old: Conn, runId: s
     }
   }
   return false
-}
-
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
-  return out
 }

@@ -1,10 +1,9 @@
 /**
- * `infra scale`: runs the scaler's own verbs on the bastion (`infra-scaler status --json`,
- * `infra-scaler up`, ...) over SSH, so the scaling logic lives in one place (the script that
- * provision installed, docs/AGENTS.md). This module only maps the script's exit codes and output.
+ * The scaler's contract as `infra scale` uses it (pure): its verbs as command lines, the status it
+ * prints with --json, and that status as a table. src/tasks/scale.ts runs them on the bastion.
  */
 import type {LoadedInventory} from '../inventory/load.js'
-import {HostError, UsageError} from '../lib/errors.js'
+import {UsageError} from '../lib/errors.js'
 import {shellWord} from '../host/quote.js'
 import {AGENT_PATHS} from '../host/paths.js'
 
@@ -53,38 +52,6 @@ export function checkTarget(loaded: LoadedInventory, count: number): void {
     throw new UsageError(`--to ${count}: the number of active web nodes must stay within scaling.min..scaling.max (${min}..${max}) of ${loaded.path}`, {
       hint: `Pick a number from ${min} to ${max}, or change scaling.min/max in the inventory and run \`infra provision\`.`,
     })
-  }
-}
-
-export interface ScaleResult {
-  action: ScaleAction['verb']
-  /** The script's own lines (what it did, or the status table). */
-  output: string
-  status?: ScaleStatus
-}
-
-export async function runScale(loaded: LoadedInventory, action: ScaleAction, opts: {json?: boolean} = {}): Promise<ScaleResult> {
-  if (action.verb === 'to') checkTarget(loaded, action.count)
-  const {openFleet} = await import('../ssh/fleet.js')
-  const fleet = openFleet(loaded)
-  const bastion = loaded.inventory.bastion.name
-  try {
-    const conn = await fleet.connect(bastion)
-    const wantJson = action.verb === 'status'
-    const r = await conn.exec(scalerCommand(action, wantJson), {timeoutMs: 10 * 60_000})
-    const message = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ')
-    if (r.code === 127) {
-      throw new HostError(bastion, `the agents are not installed on ${bastion} (${AGENT_PATHS.scaler} is missing)`, {hint: 'Run `infra provision` first.'})
-    }
-    if (r.code === 2) throw new UsageError(message.replace(/^infra-scaler: /, ''), {hint: `scaling.min/max are in ${loaded.path}.`})
-    if (r.code !== 0) throw new HostError(bastion, `${action.verb} failed on ${bastion}: ${message || `exit ${r.code}`}`, {hint: `See \`infra exec ${bastion} -- journalctl -t infra-scaler -n 50\`.`})
-    if (wantJson) {
-      const status = JSON.parse(r.stdout) as ScaleStatus
-      return {action: action.verb, output: opts.json ? '' : renderStatus(status), status}
-    }
-    return {action: action.verb, output: r.stdout.trim()}
-  } finally {
-    await fleet.close()
   }
 }
 

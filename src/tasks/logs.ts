@@ -6,8 +6,8 @@
 import type {LoadedInventory} from '../inventory/load.js'
 import {HostError} from '../lib/errors.js'
 import type {HostKeyEvent} from '../ssh/pins.js'
-import {LineSplitter, LogEntry, matchesGrep, mergeByTime, parseEntry} from './entry.js'
-import {HostPlan, journalctlCommand, LogsQuery} from './query.js'
+import {LineSplitter, LogEntry, matchesGrep, mergeByTime, parseEntry} from '../logs/entry.js'
+import {HostPlan, journalctlCommand, LogsQuery} from '../logs/query.js'
 
 export interface ReadLogsOptions {
   query: LogsQuery

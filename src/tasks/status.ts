@@ -1,10 +1,11 @@
 /**
- * Run `infra status` against the fleet: one SSH connection to the bastion, one exec per frame.
+ * `infra status` against the fleet: one SSH connection to the bastion, one exec per frame
+ * (src/status builds the script, parses its output and judges it).
  */
 import type {LoadedInventory} from '../inventory/load.js'
 import {HostError} from '../lib/errors.js'
-import {parseStatusOutput, type Sample, statusScript} from './collect.js'
-import {buildStatus, type FleetStatus} from './model.js'
+import {parseStatusOutput, type Sample, statusScript} from '../status/collect.js'
+import {buildStatus, type FleetStatus} from '../status/model.js'
 
 export interface StatusSession {
   /** One frame: the first takes two samples a second apart (for rates); later ones use the previous frame's. */

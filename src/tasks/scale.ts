@@ -1,0 +1,37 @@
+/**
+ * `infra scale`: runs the scaler's own verbs on the bastion (`infra-scaler status --json`,
+ * `infra-scaler up`, ...) over SSH, so the scaling logic lives in one place (the script that
+ * provision installed, docs/AGENTS.md). This task only maps the script's exit codes and output.
+ */
+import {AGENT_PATHS} from '../host/paths.js'
+import type {LoadedInventory} from '../inventory/load.js'
+import {HostError, UsageError} from '../lib/errors.js'
+import {checkTarget, renderStatus, type ScaleAction, scalerCommand, type ScaleStatus} from '../roles/scaler.js'
+import {onBastion} from './bastion.js'
+
+export interface ScaleResult {
+  action: ScaleAction['verb']
+  /** The script's own lines (what it did, or the status table). */
+  output: string
+  status?: ScaleStatus
+}
+
+export async function runScale(loaded: LoadedInventory, action: ScaleAction, opts: {json?: boolean} = {}): Promise<ScaleResult> {
+  if (action.verb === 'to') checkTarget(loaded, action.count)
+  return onBastion(loaded, async (conn, bastion) => {
+    const wantJson = action.verb === 'status'
+    const r = await conn.exec(scalerCommand(action, wantJson), {timeoutMs: 10 * 60_000})
+    const message = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ')
+    if (r.code === 127) {
+      throw new HostError(bastion, `the agents are not installed on ${bastion} (${AGENT_PATHS.scaler} is missing)`, {hint: 'Run `infra provision` first.'})
+    }
+    if (r.code === 2) throw new UsageError(message.replace(/^infra-scaler: /, ''), {hint: `scaling.min/max are in ${loaded.path}.`})
+    if (r.code !== 0) throw new HostError(bastion, `${action.verb} failed on ${bastion}: ${message || `exit ${r.code}`}`, {hint: `See \`infra exec ${bastion} -- journalctl -t infra-scaler -n 50\`.`})
+    if (wantJson) {
+      const status = JSON.parse(r.stdout) as ScaleStatus
+      return {action: action.verb, output: opts.json ? '' : renderStatus(status), status}
+    }
+    return {action: action.verb, output: r.stdout.trim()}
+  })
+}
+
