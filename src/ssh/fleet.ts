@@ -5,7 +5,8 @@ import type {Duplex, Readable} from 'node:stream'
 import type {Client, ClientChannel, ConnectConfig} from 'ssh2'
 
 import {fileLabel, type LoadedInventory} from '../inventory/load.js'
-import {durationMs, hostsOf, HostSpec, Inventory} from '../inventory/schema.js'
+import {configOf} from '../inventory/config.js'
+import {hostsOf, HostSpec, Inventory} from '../inventory/schema.js'
 import {ConfigError, UsageError} from '../lib/errors.js'
 import {authFromInventory, describeAuth, SshAuth} from './auth.js'
 import {remoteCommand, TIMEOUT_EXIT_CODES} from './command.js'
@@ -371,7 +372,7 @@ export class Fleet {
     this.user = inv.ssh.user
     this.port = inv.ssh.port
     this.parallel = inv.ssh.parallel
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? durationMs(inv.ssh.connectTimeout)
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? configOf(inv).ms.sshConnectTimeout
     if (opts.only) {
       const valid = new Set(this.all.map((h) => h.name))
       const unknown = opts.only.filter((n) => !valid.has(n))
