@@ -7,7 +7,9 @@
 import {execFile} from 'node:child_process'
 import net from 'node:net'
 
+import {configOf} from '../inventory/config.js'
 import type {Inventory} from '../inventory/schema.js'
+import {NODE_EXPORTER_PORT} from '../host/ports.js'
 import type {Verdict} from './types.js'
 
 export const INTERNET = 'internet'
@@ -95,7 +97,7 @@ export async function gatherExternal(inv: Inventory): Promise<ExternalFacts> {
   const [httpRoot, httpsRoot, health, tls1, tls1_1, tls1_2, aliasAnswers, priv] = await Promise.all([
     head(domain, 'http', '/', pub),
     head(domain, 'https', '/', pub),
-    head(domain, 'https', inv.web.healthCheck.path, pub),
+    head(domain, 'https', configOf(inv).healthPath, pub),
     handshake(pub, domain, 'tls1'),
     handshake(pub, domain, 'tls1_1'),
     handshake(pub, domain, 'tls1_2'),
@@ -105,7 +107,7 @@ export async function gatherExternal(inv: Inventory): Promise<ExternalFacts> {
         const route = await routeOf(n.address)
         const viaBastion = route?.gateway === pub
         // Only when this machine routes the address through the bastion does a packet go there.
-        const ports = viaBastion ? [...new Set([22, inv.web.port, 9100])] : []
+        const ports = viaBastion ? [...new Set([22, inv.web.port, NODE_EXPORTER_PORT])] : []
         const results = await Promise.all(ports.map((port) => tcpOpen(n.address, port, 1000)))
         const open = ports.filter((_, i) => results[i])
         const desc = !route ? 'no route' : route.type && route.type !== 'unicast' ? route.type : viaBastion ? `via ${route.gateway} dev ${route.dev}` : 'no route via the bastion'
@@ -179,10 +181,11 @@ export const EXTERNAL_CHECKS: ExternalCheck[] = [
     summary: 'the health path answers 200 through the bastion',
     run: (f, inv) => {
       const a = f.health
+      const url = `https://${inv.domain}${configOf(inv).healthPath}`
       const served = a?.headers['x-served-by']
       return a && a.status === 200
-        ? pass(`200${served ? ` from ${served}` : ''}`, `https://${inv.domain}${inv.web.healthCheck.path} answers`)
-        : fail(shown(a), `https://${inv.domain}${inv.web.healthCheck.path} does not answer 200`, 'see the `backends` and `web-health` checks; `infra provision` restores the configuration')
+        ? pass(`200${served ? ` from ${served}` : ''}`, `${url} answers`)
+        : fail(shown(a), `${url} does not answer 200`, 'see the `backends` and `web-health` checks; `infra provision` restores the configuration')
     },
   },
   {

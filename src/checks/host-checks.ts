@@ -4,6 +4,7 @@
  */
 import {createTwoFilesPatch} from 'diff'
 
+import {configOf} from '../inventory/config.js'
 import {inCidrText, isNonPublicIPv4} from '../host/ipv4.js'
 import {sha256} from '../host/hash.js'
 import {SSHD_ALGORITHMS} from '../roles/common.js'
@@ -378,7 +379,7 @@ export const HOST_CHECKS: HostCheck[] = [
     summary: 'the health path answers 200 on the node',
     run: ({facts, inventory, host}) => {
       const nginx = facts.services.get('nginx')
-      const url = `http://${host.privateAddress}:${inventory.web.port}${inventory.web.healthCheck.path}`
+      const url = `http://${host.privateAddress}:${inventory.web.port}${configOf(inventory).healthPath}`
       if (nginx !== 'active') return skip(`skipped: nginx ${nginx ?? 'unknown'} (see web-service)`)
       if (facts.healthCode === 200) return pass('200', `${url} answers`)
       return fail(String(facts.healthCode || 'no answer'), `${url} does not answer 200`, `\`infra exec ${host.name} -- curl -si ${url}\`; \`infra provision\` restores the nginx site`)

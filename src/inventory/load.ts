@@ -93,11 +93,24 @@ export async function checkInventoryFile(file: string, opts: LoadOptions = {}): 
 
 /**
  * Loads the inventory: every problem is reported at once as an InventoryError (a ConfigError,
- * exit 2) whose message has one `file:line:column path: message` line per problem.
+ * exit 2) whose message has one `file:line:column path: message` line per problem. The inventory
+ * is returned deep-frozen: copy it to change it.
  */
 export async function loadInventory(file: string, opts: LoadOptions = {}): Promise<LoadedInventory> {
   const r = await checkInventoryFile(file, opts)
   if (!r.inventory) throw new InventoryError(r.label, r.issues, r.errors)
   const dir = path.dirname(r.path)
-  return {path: r.path, dir, inventory: r.inventory, knownHostsPath: path.join(dir, 'known_hosts')}
+  return {path: r.path, dir, inventory: deepFreeze(r.inventory), knownHostsPath: path.join(dir, 'known_hosts')}
+}
+
+/**
+ * Freezes a value and everything it holds (plain objects and arrays): the loaded inventory is read
+ * only, so what is derived from it once (src/inventory/config.ts) stays true.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
 }

@@ -64,8 +64,8 @@ export function durationUpTo(max: string) {
 export const duration = durationUpTo(DURATION_CEILING)
 
 /**
- * web.healthCheck.path: the one rule for the health path, shared by the renderers (bastion.ts
- * asserts it). It goes into haproxy.cfg (`http-check send ... uri`, an ACL), nginx (`location =`),
+ * web.healthCheck.path: the one rule for the health path (src/inventory/config.ts hands it to the
+ * renderers, checks and status). It goes into haproxy.cfg (`http-check send ... uri`, an ACL), nginx (`location =`),
  * the agents' shell (quoted) and curl URLs, so: letters, digits and . _ ~ / - only; no empty or dot
  * segment (nginx merges slashes and resolves dots before matching `location =`, so such a path
  * would never match and every node would fail its check); at most HEALTH_PATH_MAX characters.

@@ -7,10 +7,10 @@ import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {Document, isMap, isScalar, stringify} from 'yaml'
 
+import {configOf} from '../inventory/config.js'
 import {type Inventory, isIPv4} from '../inventory/schema.js'
 import {UsageError} from '../lib/errors.js'
-import {HAPROXY_STATS_PORT} from '../roles/common.js'
-import {nodeMetricsPath} from '../roles/metrics.js'
+import {HAPROXY_STATS_PORT} from '../host/ports.js'
 import {fleetDashboard} from './dashboard.js'
 import {expandAnnotation, JOB_HAPROXY, JOB_NODE, ruleCases, type RuleCase} from './rules.js'
 
@@ -54,7 +54,7 @@ export function parseScrapeAddress(value: string): string {
 }
 
 function scrapeAddressOf(inv: Inventory, opts: ExportOptions): string {
-  return opts.address ?? `${inv.bastion.privateAddress}:${HAPROXY_STATS_PORT}`
+  return opts.address ?? configOf(inv).statsAddress
 }
 
 function header(lines: string[]): string {
@@ -82,8 +82,7 @@ function scrapeJobs(inv: Inventory, address: string): unknown[] {
 export function nodeTargets(inv: Inventory, opts: ExportOptions = {}): {targets: string[]; labels: Record<string, string>}[] {
   const address = scrapeAddressOf(inv, opts)
   const fleet = inv.domain.toLowerCase()
-  const hosts: {name: string; role: 'bastion' | 'web'}[] = [{name: inv.bastion.name, role: 'bastion'}, ...inv.web.nodes.map((n) => ({name: n.name, role: 'web' as const}))]
-  return hosts.map((h) => ({targets: [address], labels: {__metrics_path__: nodeMetricsPath(h.name), instance: h.name, role: h.role, fleet}}))
+  return configOf(inv).metricsTargets.map((t) => ({targets: [address], labels: {__metrics_path__: t.path, instance: t.name, role: t.role, fleet}}))
 }
 
 function renderScrape(inv: Inventory, address: string): string {
@@ -266,7 +265,7 @@ Written by \`infra monitoring export\` from the inventory. Run it again after ch
 Every target is one address: the bastion's HAProxy stats frontend, \`${address}\`. It publishes
 HAProxy's metrics at \`/metrics\` and each host's node exporter at \`/nodes/<host>/metrics\`; it
 listens on the bastion's private address (${priv}) only, so Prometheus must run on a host of the
-private network (${inv.bastion.privateNetwork}), or reach it through a tunnel, e.g. on the Prometheus host:
+private network (${configOf(inv).privateNetwork}), or reach it through a tunnel, e.g. on the Prometheus host:
 
     ssh -N -L 8404:${priv}:${HAPROXY_STATS_PORT} ${inv.ssh.user}@${inv.bastion.publicAddress}
 

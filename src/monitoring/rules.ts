@@ -3,7 +3,8 @@
  * broken history and staying quiet on a healthy one. Every description says what to do, naming
  * the infra command that helps. Pure: inventory => rules + tests (rendered to YAML by export.ts).
  */
-import {durationMs, type Inventory} from '../inventory/schema.js'
+import {configOf} from '../inventory/config.js'
+import type {Inventory} from '../inventory/schema.js'
 import {RENEW_WITHIN_DAYS} from '../tls/ensure.js'
 
 export type Severity = 'critical' | 'warning' | 'info'
@@ -60,7 +61,7 @@ function seriesOf(metric: string, labels: Record<string, string>): string {
 
 /** Seconds after which an agent heartbeat is stale: 5 minutes, or three healing intervals when longer. */
 export function heartbeatStaleSeconds(inv: Inventory): number {
-  return Math.max(THRESHOLDS.heartbeatStaleMinSeconds, 3 * Math.round(durationMs(inv.healing.every) / 1000))
+  return Math.max(THRESHOLDS.heartbeatStaleMinSeconds, 3 * Math.round(configOf(inv).ms.healingEvery / 1000))
 }
 
 export function ruleCases(inv: Inventory, scrapeAddress: string): RuleCase[] {
@@ -127,7 +128,7 @@ export function ruleCases(inv: Inventory, scrapeAddress: string): RuleCase[] {
         annotations: {
           summary: `No healthy web node: https://${fleet}/ answers 503`,
           description:
-            `HAProxy's backend web has no server up: the health check (GET ${inv.web.healthCheck.path} on port ${inv.web.port}) fails on every active node, or every node is in maintenance. ` +
+            `HAProxy's backend web has no server up: the health check (GET ${configOf(inv).healthPath} on port ${inv.web.port}) fails on every active node, or every node is in maintenance. ` +
             'What to do: `infra status` shows each node\'s state; `infra logs <node> --unit nginx --since 15m` shows why an active node fails its checks; ' +
             '`infra scale up --yes` puts a standby node in rotation; `infra doctor` checks every host; `infra provision` repairs nginx\'s configuration.',
         },

@@ -4,12 +4,11 @@
  * Pure: (inventory, the bastion agents' public key, the alert secrets, the operator's host key
  * pins) => files.
  */
-import {durationMs} from '../inventory/schema.js'
+import {configOf} from '../inventory/config.js'
 import type {HostSpec, WebNode} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {findEntries, hostPattern, parseKnownHosts} from '../ssh/known-hosts.js'
 import {identityOf} from '../ssh/pins.js'
-import {healthPath, tlsPemPath} from './bastion.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
 import {edgePaths} from './edge.js'
 import {shellWord} from '../host/quote.js'
@@ -61,12 +60,14 @@ export function agentAuthorizedKey(ctx: RenderContext, publicKey: string): strin
   return `command="${AGENT_PATHS.nodeAgent}",restrict,from="${ctx.inventory.bastion.privateAddress}" ${type} ${b64} infra-agents@${ctx.inventory.bastion.name}`
 }
 
-function seconds(d: string): number {
-  return Math.max(1, Math.round(durationMs(d) / 1000))
+/** Whole seconds, at least 1 (the agents' shell counts in seconds). */
+function seconds(ms: number): number {
+  return Math.max(1, Math.round(ms / 1000))
 }
 
 export function renderAgentsLib(ctx: AgentsContext): string {
   const inv = ctx.inventory
+  const config = configOf(inv)
   const a = inv.alerts
   const nodes = inv.web.nodes.map((n) => `${n.name} ${n.address} ${n.standby ? 1 : 0}`).join('\n')
   return renderTemplate(
@@ -75,14 +76,14 @@ export function renderAgentsLib(ctx: AgentsContext): string {
       managed: MANAGED,
       nodes: shellWord(nodes),
       port: inv.web.port,
-      healthPath: shellWord(healthPath(ctx)),
+      healthPath: shellWord(config.healthPath),
       domain: shellWord(inv.domain.toLowerCase()),
       adminSocket: shellWord(pathsOf(ctx).haproxyAdminSocket),
-      healEvery: seconds(inv.healing.every),
+      healEvery: seconds(config.ms.healingEvery),
       healAttempts: inv.healing.attempts,
       cpuPercent: Math.round(inv.scaling.cpuPercent),
-      sustain: seconds(inv.scaling.sustainFor),
-      recheck: seconds(inv.scaling.recheckEvery),
+      sustain: seconds(config.ms.scalingSustainFor),
+      recheck: seconds(config.ms.scalingRecheckEvery),
       min: inv.scaling.min,
       max: inv.scaling.max,
       margin: inv.scaling.margin,
@@ -95,7 +96,7 @@ export function renderAgentsLib(ctx: AgentsContext): string {
       smtpUser: shellWord(a.smtp?.user ?? ''),
       smtpSecret: AGENT_PATHS.smtpSecret,
       bastionName: shellWord(inv.bastion.name),
-      certFile: shellWord(tlsPemPath(ctx, pathsOf(ctx))),
+      certFile: shellWord(config.tlsPemPath(pathsOf(ctx))),
       bansScript: shellWord(edgePaths(pathsOf(ctx)).bansScript),
       metricsDir: shellWord(pathsOf(ctx).nodeExporterTextfileDir),
       sshPort: inv.ssh.port,

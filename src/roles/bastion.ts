@@ -2,24 +2,15 @@
  * The bastion: HAProxy (TLS, redirects, load balancing, error pages, stats), its reload drop-in,
  * and the firewall/NAT. Pure: (inventory, TLS PEM, overrides) => files.
  */
+import {configOf} from '../inventory/config.js'
 import type {HostSpec} from '../inventory/schema.js'
-import {durationMs, healthPathSchema} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-import {
-  HAPROXY_STATS_PORT,
-  MANAGED,
-  nftablesFile,
-  pathsOf,
-  privateNetwork,
-  type RenderContext,
-  renderTemplate,
-} from './common.js'
+import {MANAGED, nftablesFile, pathsOf, type RenderContext, renderTemplate} from './common.js'
 import {edgeFiles, edgeServices, edgeTemplateData} from './edge.js'
 import {agentBastionFiles, agentBastionServices} from './agents.js'
-import {metricsTargets} from './metrics.js'
 import {shellWord} from '../host/quote.js'
-import type {HostPaths} from '../host/paths.js'
+import {HAPROXY_STATS_PORT} from '../host/ports.js'
 
 /** Mozilla "intermediate" TLS settings, guideline 6.0 (without X25519MLKEM768: fatal with OpenSSL 3.0). */
 export const MOZILLA_INTERMEDIATE = {
@@ -141,31 +132,17 @@ export function errorPageCodes(ctx: RenderContext): number[] {
   return [...codes].sort((a, b) => a - b)
 }
 
-export function tlsPemPath(ctx: RenderContext, p: HostPaths = pathsOf(ctx)): string {
-  return `${p.haproxyCertDir}/${ctx.inventory.domain.toLowerCase()}.pem`
-}
-
 /** A HAProxy time value from an inventory duration, in ms when not a whole number of seconds. */
 function hapTime(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
-/**
- * web.healthCheck.path as the templates get it. The rule is the schema's (healthPathSchema), so
- * `infra validate` refuses every path this would; this only asserts it for a hand-made inventory.
- */
-export function healthPath(ctx: RenderContext): string {
-  const p = ctx.inventory.web.healthCheck.path
-  const r = healthPathSchema.safeParse(p)
-  if (!r.success) throw new ConfigError(`web.healthCheck.path: ${r.error.issues[0]!.message}`, {hint: 'Use a plain path such as /healthz.'})
-  return p
-}
-
 export function renderHaproxyConfig(ctx: RenderContext): string {
   const inv = ctx.inventory
+  const config = configOf(inv)
   const p = pathsOf(ctx)
   const hc = inv.web.healthCheck
-  const inter = durationMs(hc.interval)
+  const inter = config.ms.healthInterval
   const domain = inv.domain.toLowerCase()
   return renderTemplate(
     'haproxy/haproxy.cfg.hbs',
@@ -181,11 +158,11 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       stateFile: p.haproxyStateFile,
       tls: MOZILLA_INTERMEDIATE,
       hsts: HSTS,
-      certFile: tlsPemPath(ctx, p),
+      certFile: config.tlsPemPath(p),
       timeouts: {
         connect: '5s',
         client: '30s',
-        server: hapTime(durationMs(inv.web.timeout)),
+        server: hapTime(config.ms.webTimeout),
         httpRequest: '10s',
         httpKeepAlive: '10s',
         queue: '30s',
@@ -194,7 +171,7 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       },
       errorFiles: errorPageCodes(ctx).map((code) => ({code, path: `${p.haproxyErrorDir}/${code}.http`})),
       health: {
-        path: healthPath(ctx),
+        path: config.healthPath,
         inter: hapTime(inter),
         fastinter: hapTime(Math.max(500, Math.round(inter / 2))),
         fall: hc.fall,
@@ -203,45 +180,19 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
       },
       servers: inv.web.nodes.map((n) => ({name: n.name, address: n.address, port: inv.web.port, standby: n.standby})),
       statsPort: HAPROXY_STATS_PORT,
-      // Each host's node exporter, published at /nodes/<host>/metrics (src/roles/metrics.ts).
-      nodeMetrics: metricsTargets(ctx).map((t) => ({backend: `metrics_${t.name}`, path: t.path, server: t.name, address: t.address})),
+      // Each host's node exporter, published at /nodes/<host>/metrics (configOf(...).metricsTargets).
+      nodeMetrics: config.metricsTargets.map((t) => ({backend: `metrics_${t.name}`, path: t.path, server: t.name, address: t.address})),
       // Flood limits, bans (src/roles/edge.ts).
-      edge: edgeTemplateData(ctx, healthPath(ctx)),
+      edge: edgeTemplateData(ctx),
     },
     ctx.templateOverridesDir,
   )
 }
 
-function isIPv4Net(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s)
-  return Boolean(m) && m!.slice(1, 5).every((o) => Number(o) <= 255) && (m![5] === undefined || Number(m![5]) <= 32)
-}
-
-function isIPv6Net(s: string): boolean {
-  const m = /^([0-9a-f:.]+)(?:\/(\d{1,3}))?$/i.exec(s)
-  return Boolean(m) && m![1]!.includes(':') && (m![2] === undefined || Number(m![2]) <= 128)
-}
-
-/** bastion.adminAllow split by family, each entry checked. */
-export function adminAllowOf(ctx: RenderContext): {v4: string[]; v6: string[]} {
-  const v4: string[] = []
-  const v6: string[] = []
-  ctx.inventory.bastion.adminAllow.forEach((entry, i) => {
-    const e = entry.trim()
-    if (isIPv4Net(e)) v4.push(e)
-    else if (isIPv6Net(e)) v6.push(e.toLowerCase())
-    else {
-      throw new ConfigError(`bastion.adminAllow[${i}]: "${entry}" is not an IP address or network`, {
-        hint: 'Use addresses or CIDR networks, e.g. 198.51.100.7 or 198.51.100.0/24.',
-      })
-    }
-  })
-  return {v4: [...new Set(v4)], v6: [...new Set(v6)]}
-}
-
 export function renderBastionNftables(ctx: RenderContext, host: HostSpec): string {
   const inv = ctx.inventory
-  const admins = adminAllowOf(ctx)
+  const config = configOf(inv)
+  const admins = config.adminAllow
   return renderTemplate(
     'nftables/bastion.nft.hbs',
     {
@@ -249,7 +200,7 @@ export function renderBastionNftables(ctx: RenderContext, host: HostSpec): strin
       name: host.name,
       publicAddress: inv.bastion.publicAddress,
       privateAddress: inv.bastion.privateAddress,
-      privateNetwork: privateNetwork(inv),
+      privateNetwork: config.privateNetwork,
       adminAllow: admins.v4.length + admins.v6.length > 0,
       admins4: admins.v4,
       admins6: admins.v6,
@@ -292,7 +243,7 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
   return [
     nftablesFile(ctx, renderBastionNftables(ctx, host)),
     {
-      path: tlsPemPath(ctx, p),
+      path: configOf(ctx.inventory).tlsPemPath(p),
       content: ctx.tlsPem,
       mode: 0o600,
       owner: 'root',

@@ -11,7 +11,6 @@ import Handlebars from 'handlebars'
 
 import type {HostSpec, Inventory} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
-import {parseCidr, slash24} from '../host/ipv4.js'
 import {shellWord} from '../host/quote.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {DEFAULT_PATHS, type HostPaths} from '../host/paths.js'
@@ -37,11 +36,6 @@ export interface RenderContext {
 export function pathsOf(ctx: RenderContext): HostPaths {
   return {...DEFAULT_PATHS, ...ctx.paths}
 }
-
-/** The port of the node exporter on every host (src/roles/metrics.ts). */
-export const NODE_EXPORTER_PORT = 9100
-/** HAProxy's stats page and Prometheus exporter, on the bastion's private address. */
-export const HAPROXY_STATS_PORT = 8404
 
 /** The first line of every rendered file: who manages it. */
 export const MANAGED = 'Managed by infra (infra provision): local changes are overwritten.'
@@ -109,14 +103,6 @@ export function renderTemplate(name: string, data: object, overridesDir?: string
 
 // ---------------------------------------------------------------------------------------------
 // Addresses
-
-/** The private network in CIDR form with host bits cleared (`10.0.0.5/24` → `10.0.0.0/24`). */
-export function privateNetwork(inv: Inventory): string {
-  const cidr = inv.bastion.privateNetwork ?? slash24(inv.bastion.privateAddress)
-  const parsed = parseCidr(cidr)
-  if (!parsed) throw new ConfigError(`bastion.privateNetwork: ${cidr} is not an IPv4 network (a.b.c.d/n, n at most 32)`)
-  return parsed.text
-}
 
 /** The web node of the inventory behind a host spec (by name). */
 export function webNodeOf(inv: Inventory, host: HostSpec) {

@@ -5,7 +5,7 @@
  */
 import path from 'node:path'
 
-import {durationMs} from '../inventory/schema.js'
+import {configOf} from '../inventory/config.js'
 import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
@@ -51,12 +51,6 @@ export function edgePaths(p: HostPaths): EdgePaths {
   }
 }
 
-/** A duration as HAProxy writes it (our durations are already `<n>s|m|h`, which HAProxy reads). */
-function hapDuration(d: string): string {
-  durationMs(d)
-  return d
-}
-
 /**
  * A CORS origin as HAProxy matches it: exact (`-m str -i`) or, for `scheme://*.domain[:port]`, a
  * regex for any subdomain. Dots become `[.]` (HAProxy's config parser eats backslashes).
@@ -95,7 +89,7 @@ export function corsTemplateData(ctx: RenderContext) {
             methods: [...new Set([...c.methods, 'OPTIONS'])].join(', '),
             headers: [...new Set(c.headers)].join(', '),
             credentials: c.credentials,
-            maxAge: Math.round(durationMs(c.maxAge) / 1000),
+            maxAge: Math.round(configOf(ctx.inventory).ms.corsMaxAge / 1000),
           }
         : false,
     websocket: c.websocketOrigins.length > 0 ? originsTemplateData(domain, c.websocketOrigins) : false,
@@ -113,7 +107,7 @@ function authMaterialOf(ctx: RenderContext): {key?: string; secret?: string} {
   return m
 }
 
-export function authTemplateData(ctx: RenderContext, healthPath: string) {
+export function authTemplateData(ctx: RenderContext) {
   const auth = ctx.inventory.auth
   if (!auth) return false
   const e = edgePaths(pathsOf(ctx))
@@ -128,7 +122,7 @@ export function authTemplateData(ctx: RenderContext, healthPath: string) {
     audience: auth.audience ?? '',
     roleClaim: auth.roleClaim,
     realm: ctx.inventory.domain.toLowerCase(),
-    healthPath: healthPath.toLowerCase(),
+    healthPath: configOf(ctx.inventory).healthPath.toLowerCase(),
     rules: auth.rules.map((r, i) => ({
       index: i,
       // Matched against the lower-cased path.
@@ -140,7 +134,7 @@ export function authTemplateData(ctx: RenderContext, healthPath: string) {
 }
 
 /** What the HAProxy template's edge sections get (`edge.*`). */
-export function edgeTemplateData(ctx: RenderContext, healthPath = ctx.inventory.web.healthCheck.path) {
+export function edgeTemplateData(ctx: RenderContext) {
   const p = pathsOf(ctx)
   const e = edgePaths(p)
   const l = ctx.inventory.limits
@@ -155,17 +149,18 @@ export function edgeTemplateData(ctx: RenderContext, healthPath = ctx.inventory.
     // A banned address holds at most as many connections in the tarpit as any address may have requests in progress.
     tarpitConnections: l.connections,
     cors: corsTemplateData(ctx),
-    auth: authTemplateData(ctx, healthPath),
+    auth: authTemplateData(ctx),
     limits: l.enabled
       ? {
           floodTable: FLOOD_TABLE,
           banTable: BAN_TABLE,
           requests: l.requests,
-          window: hapDuration(l.window),
+          // Inventory durations are `<n>s|m|h`, which HAProxy reads as they are.
+          window: l.window,
           // The rate counts refused requests too: this many in a window means banAfter were refused.
           banAbove: l.banAfter > 0 ? l.requests + l.banAfter : 0,
           banAfter: l.banAfter,
-          banFor: hapDuration(l.banFor),
+          banFor: l.banFor,
           connections: l.connections,
         }
       : false,

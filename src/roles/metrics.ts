@@ -5,9 +5,11 @@
  * address re-publishes each node exporter at /nodes/<host>/metrics (src/templates/haproxy), so one
  * Prometheus target (the bastion's private address) covers the fleet. Pure: inventory => files.
  */
+import {configOf} from '../inventory/config.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-import {HAPROXY_STATS_PORT, MANAGED, NODE_EXPORTER_PORT, pathsOf, type RenderContext, renderTemplate} from './common.js'
+import {NODE_EXPORTER_PORT} from '../host/ports.js'
+import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
 
 /** Collectors that only report hardware or services the hosts do not have (noise in every scrape). */
 const DISABLED_COLLECTORS = ['infiniband', 'nfs', 'nfsd', 'xfs', 'zfs', 'btrfs', 'fibrechannel', 'tapestats', 'powersupplyclass'] as const
@@ -19,20 +21,6 @@ export function nodeExporterListen(host: HostSpec): string {
   return `${host.role === 'bastion' ? '127.0.0.1' : host.privateAddress}:${NODE_EXPORTER_PORT}`
 }
 
-/** The path at which the bastion's HAProxy publishes a host's node exporter. */
-export function nodeMetricsPath(name: string): string {
-  return `/nodes/${name}/metrics`
-}
-
-/** Every node exporter the bastion publishes: name, role and the address HAProxy connects to. */
-export function metricsTargets(ctx: RenderContext): {name: string; role: 'bastion' | 'web'; address: string; path: string}[] {
-  const inv = ctx.inventory
-  return [
-    {name: inv.bastion.name, role: 'bastion' as const, address: `127.0.0.1:${NODE_EXPORTER_PORT}`, path: nodeMetricsPath(inv.bastion.name)},
-    ...inv.web.nodes.map((n) => ({name: n.name, role: 'web' as const, address: `${n.address}:${NODE_EXPORTER_PORT}`, path: nodeMetricsPath(n.name)})),
-  ]
-}
-
 export function renderNodeExporterDefaults(ctx: RenderContext, host: HostSpec): string {
   return renderTemplate(
     'metrics/node-exporter.default.hbs',
@@ -41,7 +29,7 @@ export function renderNodeExporterDefaults(ctx: RenderContext, host: HostSpec): 
       name: host.name,
       onBastion: host.role === 'bastion',
       listen: nodeExporterListen(host),
-      statsAddress: `${ctx.inventory.bastion.privateAddress}:${HAPROXY_STATS_PORT}`,
+      statsAddress: configOf(ctx.inventory).statsAddress,
       textfileDir: pathsOf(ctx).nodeExporterTextfileDir,
       disabled: DISABLED_COLLECTORS,
     },

@@ -12,7 +12,6 @@ import {packagesFor} from './packages.js'
 import {renderWebNftables, webAbsent, webFiles, webServices} from './web.js'
 
 export {
-  adminAllowOf,
   ERROR_PAGES,
   errorPageCodes,
   HAPROXY_VERIFY,
@@ -21,10 +20,9 @@ export {
   renderBastionNftables,
   renderErrorPage,
   renderHaproxyConfig,
-  tlsPemPath,
 } from './bastion.js'
 export {DEFAULT_PATHS, type HostPaths} from '../host/paths.js'
-export {privateNetwork, type RenderContext, renderSshd, renderTemplate, SSHD_ALGORITHMS, sshdValidateCommand, templatesDir} from './common.js'
+export {type RenderContext, renderSshd, renderTemplate, SSHD_ALGORITHMS, sshdValidateCommand, templatesDir} from './common.js'
 export {nginxValidateCommand, renderIndexPage, renderNginx, renderWebNftables} from './web.js'
 
 /** The firewall (nftables ruleset) of a host, by role. */

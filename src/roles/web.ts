@@ -2,13 +2,14 @@
  * A web node: nginx on the private address (a page naming the node, or a proxy to the
  * application), and a firewall that lets only the bastion in. Pure: inventory => files.
  */
+import {configOf} from '../inventory/config.js'
 import type {HostSpec} from '../inventory/schema.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
-import {healthPath} from './bastion.js'
 import {agentWebFiles} from './agents.js'
-import {MANAGED, NODE_EXPORTER_PORT, nftablesFile, pathsOf, privateNetwork, type RenderContext, renderTemplate, webNodeOf} from './common.js'
+import {MANAGED, nftablesFile, pathsOf, type RenderContext, renderTemplate, webNodeOf} from './common.js'
 import {shellWord} from '../host/quote.js'
 import type {HostPaths} from '../host/paths.js'
+import {NODE_EXPORTER_PORT} from '../host/ports.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
   const inv = ctx.inventory
@@ -19,7 +20,7 @@ export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
       managed: MANAGED,
       name: host.name,
       bastionAddress: inv.bastion.privateAddress,
-      privateNetwork: privateNetwork(inv),
+      privateNetwork: configOf(inv).privateNetwork,
       webPorts: [...new Set([inv.web.port, NODE_EXPORTER_PORT])].sort((a, b) => a - b),
       sshPort: inv.ssh.port,
     },
@@ -39,7 +40,7 @@ export function renderNginx(ctx: RenderContext, host: HostSpec): string {
       address: node.address,
       port: inv.web.port,
       appPort: inv.web.appPort ?? null,
-      healthPath: healthPath(ctx),
+      healthPath: configOf(inv).healthPath,
       webRoot: p.webRoot,
       logDir: p.nginxLogDir,
     },

@@ -1,7 +1,8 @@
 import type {Duplex} from 'node:stream'
 
 import type {LoadedInventory} from '../inventory/load.js'
-import {durationMs, hostsOf, type HostSpec} from '../inventory/schema.js'
+import {configOf} from '../inventory/config.js'
+import {hostsOf, type HostSpec} from '../inventory/schema.js'
 import {mapLimit} from '../lib/pool.js'
 import {authFromInventory} from './auth.js'
 import type {Connection, HostConnection} from './connection.js'
@@ -61,7 +62,7 @@ export class Fleet {
     this.user = inv.ssh.user
     this.port = inv.ssh.port
     this.parallel = inv.ssh.parallel
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? durationMs(inv.ssh.connectTimeout)
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? configOf(inv).ms.sshConnectTimeout
     if (opts.only) {
       const valid = new Set(this.all.map((h) => h.name))
       const unknown = opts.only.filter((n) => !valid.has(n))

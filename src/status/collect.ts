@@ -6,15 +6,13 @@
  * for a single status, or the previous frame's sample with --watch. Pure builders and parsers
  * here; src/status/run.ts runs them; src/commands/status.ts renders.
  */
+import {configOf} from '../inventory/config.js'
 import type {Inventory} from '../inventory/schema.js'
 import {parseStatCsv, runtimeCommand} from '../host/haproxy.js'
-import {healthPath, tlsPemPath} from '../roles/bastion.js'
-import {type RenderContext} from '../roles/common.js'
-import {metricsTargets} from '../roles/metrics.js'
 import type {ScaleStatus} from '../roles/scaler.js'
 import {shellWord} from '../host/quote.js'
 import {factLines, unb64} from '../host/facts.js'
-import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
+import {AGENT_PATHS} from '../host/paths.js'
 
 /** The node exporter families status reads (the rest of a scrape is dropped on the bastion). */
 const FAMILIES = ['node_cpu_seconds_total', 'node_memory_MemTotal_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'node_boot_time_seconds']
@@ -28,14 +26,13 @@ interface Target {
 }
 
 function targets(inv: Inventory): Target[] {
-  const ctx = {inventory: inv, tlsPem: ''} as RenderContext
-  const path = healthPath(ctx)
+  const {healthPath, metricsTargets} = configOf(inv)
   const address = new Map(inv.web.nodes.map((n) => [n.name, n.address]))
-  return metricsTargets(ctx).map((t) => ({
+  return metricsTargets.map((t) => ({
     name: t.name,
     role: t.role,
     exporter: t.address,
-    probe: t.role === 'web' ? `http://${address.get(t.name)}:${inv.web.port}${path}` : undefined,
+    probe: t.role === 'web' ? `http://${address.get(t.name)}:${inv.web.port}${healthPath}` : undefined,
   }))
 }
 
@@ -44,7 +41,6 @@ function targets(inv: Inventory): Target[] {
  * and CPU counters only) is taken `gapMs` before the second, full one.
  */
 export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: number}): string {
-  const ctx = {inventory: inv, tlsPem: ''} as RenderContext
   const t = targets(inv)
   const grep = `grep -E ${shellWord(`^(${FAMILIES.join('|')})[ {]`)}`
   const sample = (full: boolean) => {
@@ -69,7 +65,7 @@ export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: numb
   lines.push(...sample(true))
   lines.push(
     `if [ -x ${shellWord(AGENT_PATHS.scaler)} ]; then printf '@@scaler\\t%s\\n' "$(${shellWord(AGENT_PATHS.scaler)} status --json 2>/dev/null | base64 -w0)"; fi`,
-    `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shellWord(tlsPemPath(ctx, DEFAULT_PATHS))} 2>/dev/null | sed 's/^notAfter=//')"`,
+    `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shellWord(configOf(inv).tlsPemPath())} 2>/dev/null | sed 's/^notAfter=//')"`,
     'true',
   )
   return lines.join('\n') + '\n'

@@ -7,6 +7,7 @@ import {doctorScript, parseDoctorFacts} from '../checks/facts.js'
 import {gatherExternal, type ExternalFacts} from '../checks/external.js'
 import {type DoctorOptions, type DoctorReport, type Gathered, judge, type Selection, selectionOf, summarize} from '../checks/judge.js'
 import {DEFAULT_THRESHOLDS} from '../checks/types.js'
+import {configOf} from '../inventory/config.js'
 import type {LoadedInventory} from '../inventory/load.js'
 import {hostsOf, type HostSpec} from '../inventory/schema.js'
 import type {HostDesiredState} from '../plan/types.js'
@@ -35,7 +36,7 @@ async function gather(loaded: LoadedInventory, hosts: HostSpec[], run: Run, opts
         const script = doctorScript({
           role: h.role,
           desired: run.desired.get(h.name),
-          health: h.role === 'web' ? {address: h.privateAddress, port: inv.web.port, path: inv.web.healthCheck.path} : undefined,
+          health: h.role === 'web' ? {address: h.privateAddress, port: inv.web.port, path: configOf(inv).healthPath} : undefined,
         })
         const start = Date.now()
         const r = await conn.exec('bash -s', {stdin: script, timeoutMs: 20_000})

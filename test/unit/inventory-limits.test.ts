@@ -14,7 +14,8 @@ import {inventoryJsonSchema} from '../../src/inventory/json-schema.js'
 import {DURATION_CEILING, durationMs, HAPROXY_LIST_MAX, HEALTH_PATH_MAX, type InventoryInput, inventoryObject, inventorySchema} from '../../src/inventory/schema.js'
 import {validateInventoryText} from '../../src/inventory/validate.js'
 import {renderAgentsLib} from '../../src/roles/agents.js'
-import {healthPath, renderHaproxyConfig} from '../../src/roles/bastion.js'
+import {configOf} from '../../src/inventory/config.js'
+import {renderHaproxyConfig} from '../../src/roles/bastion.js'
 import type {HostPaths} from '../../src/roles/render.js'
 import {desiredState} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir, writeInside, haproxyPaths} from './render-helpers.js'
@@ -215,7 +216,7 @@ describe('web.healthCheck.path: the schema refuses every path the renderers woul
     for (const p of ok) {
       const input = {...BASE, web: {...BASE.web, healthCheck: {path: p}}}
       const inv = inventory(input)
-      expect(healthPath(context(inv))).toBe(p)
+      expect(configOf(inv).healthPath).toBe(p)
       expect(renderHaproxyConfig(context(inv))).toContain(`uri ${p} ver HTTP/1.1`)
     }
     // haproxy -c on a sample (each run starts HAProxy): the edges and every third generated path.

@@ -11,7 +11,8 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {agentBastionFiles} from '../../src/roles/agents.js'
-import {metricsTargets, NODE_EXPORTER_SERVICE, renderNodeExporterDefaults} from '../../src/roles/metrics.js'
+import {configOf} from '../../src/inventory/config.js'
+import {NODE_EXPORTER_SERVICE, renderNodeExporterDefaults} from '../../src/roles/metrics.js'
 import {desiredState, renderHaproxyConfig, renderWebNftables} from '../../src/roles/render.js'
 import {context, fileAt, hostsByName, inventory, tempDir} from './render-helpers.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
@@ -62,8 +63,8 @@ describe('node exporter on every host', () => {
     const cfg = renderHaproxyConfig(ctx)
     const stats = cfg.slice(cfg.indexOf('frontend stats'))
     expect(stats).toMatch(/bind 10\.10\.0\.1:8404\n/)
-    expect(metricsTargets(ctx).map((t) => t.name)).toEqual(['edge', 'web1', 'web2', 'web3'])
-    for (const t of metricsTargets(ctx)) {
+    expect(configOf(inv).metricsTargets.map((t) => t.name)).toEqual(['edge', 'web1', 'web2', 'web3'])
+    for (const t of configOf(inv).metricsTargets) {
       expect(stats).toContain(`use_backend metrics_${t.name} if { path /nodes/${t.name}/metrics }`)
       const backend = cfg.slice(cfg.indexOf(`backend metrics_${t.name}\n`)).split('\n\n')[0]!
       expect(backend).toContain('http-request set-path /metrics')

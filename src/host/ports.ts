@@ -1,0 +1,7 @@
+/** The fixed ports infra's services listen on, on every host of the fleet. */
+
+/** The node exporter on every host (the private address of a web node, loopback on the bastion). */
+export const NODE_EXPORTER_PORT = 9100
+
+/** HAProxy's stats page and Prometheus exporter, on the bastion's private address. */
+export const HAPROXY_STATS_PORT = 8404
