@@ -7,7 +7,7 @@ import {ensureSelfSigned, readCertFiles, selfSignedPaths} from '../tls/ensure.js
 import {certNames, isoDay} from '../tls/self-signed.js'
 import {answersFromInput, crossCheck, existsError, type InitAnswers, type InitInput, type NoPromptReason} from './answers.js'
 import {displayPath, renderInventory, validateRendered} from './render.js'
-import {createOperatorKey, type OperatorKey, planOperatorKey} from './ssh-key.js'
+import {createOperatorKey, type KeyPlan, type OperatorKey, planOperatorKey} from './ssh-key.js'
 
 /**
  * `infra init`: gather answers (flags, then prompts when a person is there), render and validate
@@ -62,19 +62,21 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-export async function runInit(opts: InitOptions): Promise<InitReport> {
-  const cwd = opts.cwd ?? process.cwd()
-  const file = path.resolve(cwd, opts.configPath)
-  const dir = path.dirname(file)
-  const shown = displayPath(file, cwd)
+/** Where this run writes, worked out from the options. */
+interface InitTarget {
+  cwd: string
+  /** The inventory file (absolute). */
+  file: string
+  /** Its folder. */
+  dir: string
+  /** The file as the operator sees it (relative to cwd). */
+  shown: string
+  /** The file was there before this run (then --force was given). */
+  existed: boolean
+}
 
-  const existed = await exists(file)
-  if (existed && (await stat(file)).isDirectory()) {
-    throw new ConfigError(`${shown} is a folder`, {hint: `Name the inventory file itself, e.g. -c ${path.join(shown, 'infra.yaml')}.`})
-  }
-  if (existed && !opts.force) throw existsError(shown)
-
-  // 1. Answers: from flags alone, or flags + questions.
+/** Steps 1 and 2: answers from flags alone, or flags + questions; then what else is needed, checked without writing. */
+async function gatherAnswers(opts: InitOptions, {dir, cwd}: InitTarget): Promise<{answers: InitAnswers; keyPlan: KeyPlan; warnings: string[]}> {
   let answers: InitAnswers
   if (opts.interactive === true) {
     const {askAnswers} = await import('./wizard.js')
@@ -85,7 +87,7 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
   const cross = crossCheck(answers)
   if (cross) throw new UsageError(cross)
 
-  // 2. What else is needed, checked without writing: the key (ssh-keygen present, or the existing key readable), TLS files.
+  // The key (ssh-keygen present, or the existing key readable), TLS files.
   const keyPlan = await planOperatorKey(answers.sshKey)
   const warnings: string[] = []
   if (answers.tls.mode === 'files') {
@@ -98,29 +100,47 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
     })
     warnings.push(...m.warnings)
   }
+  return {answers, keyPlan, warnings}
+}
 
-  // 3. The file, validated as the loader will (files included, but for the key this run makes) before anything is written.
-  const yaml = renderInventory(answers, {dir})
-  validateRendered(yaml, shown, {baseDir: dir, skip: keyPlan.exists ? [] : ['ssh.privateKey']})
-
-  // 4. A person confirms what will be written.
-  if (opts.interactive === true) {
-    const out = opts.io?.output ?? process.stderr
-    out.write(`\n${shown}:\n\n${yaml.replace(/^(?=.)/gm, '  ')}\n`)
-    const toWrite = [shown]
-    if (!keyPlan.exists) toWrite.push(`${displayPath(answers.sshKey, cwd)} (+ .pub)`)
-    if (answers.tls.mode === 'self-signed') {
-      const p = selfSignedPaths(dir, answers.domain)
-      toWrite.push(`${displayPath(p.certPath, cwd)} (+ .key)`)
-    }
-    const {confirmWrite} = await import('./wizard.js')
-    const ok = await confirmWrite(`${existed ? 'Overwrite' : 'Write'} ${toWrite.join(', ')}?`, {...opts.io, cwd})
-    if (!ok) throw new InfraError('Aborted: nothing was written.', {code: 'EABORT'})
+/** Step 4: a person sees the file and confirms what will be written. */
+async function confirmByPerson(opts: InitOptions, target: InitTarget, answers: InitAnswers, keyPlan: KeyPlan, yaml: string): Promise<void> {
+  const {shown, cwd, dir} = target
+  const out = opts.io?.output ?? process.stderr
+  out.write(`\n${shown}:\n\n${yaml.replace(/^(?=.)/gm, '  ')}\n`)
+  const toWrite = [shown]
+  if (!keyPlan.exists) toWrite.push(`${displayPath(answers.sshKey, cwd)} (+ .pub)`)
+  if (answers.tls.mode === 'self-signed') {
+    const p = selfSignedPaths(dir, answers.domain)
+    toWrite.push(`${displayPath(p.certPath, cwd)} (+ .key)`)
   }
+  const {confirmWrite} = await import('./wizard.js')
+  const ok = await confirmWrite(`${target.existed ? 'Overwrite' : 'Write'} ${toWrite.join(', ')}?`, {...opts.io, cwd})
+  if (!ok) throw new InfraError('Aborted: nothing was written.', {code: 'EABORT'})
+}
 
-  // 5. Write: key, certificate, inventory. On a failure, remove what this run made.
+/** The self-signed certificate (made or kept), noting in `made` what this run created. */
+async function writeSelfSigned(answers: InitAnswers, days: number, dir: string, made: string[]): Promise<Partial<InitReport>> {
+  const p = selfSignedPaths(dir, answers.domain)
+  const hadCert = (await exists(p.certPath)) || (await exists(p.keyPath))
+  const m = await ensureSelfSigned({dir, domain: answers.domain, aliases: answers.aliases, days})
+  if (m.created && !hadCert) made.push(m.certPath, m.keyPath)
+  return {
+    cert: m.certPath,
+    notAfter: m.notAfter.toISOString(),
+    certCreated: m.created,
+    certReason: m.reason,
+    certPath: m.certPath,
+    certKeyPath: m.keyPath,
+  }
+}
+
+/** Step 5: key, certificate, inventory, loaded back. On a failure, what this run made is removed. */
+async function writeAll(target: InitTarget, gathered: {answers: InitAnswers; keyPlan: KeyPlan; warnings: string[]}, yaml: string): Promise<InitReport> {
+  const {file, dir} = target
+  const {answers, keyPlan, warnings} = gathered
   const made: string[] = []
-  const previous = existed ? await readFile(file, 'utf8') : undefined
+  const previous = target.existed ? await readFile(file, 'utf8') : undefined
   // Folders this run will make (removed again on failure).
   const folders = [dir, path.dirname(answers.sshKey), path.join(dir, 'tls')]
   const newFolders = (await Promise.all(folders.map(async (d) => ((await exists(d)) ? undefined : d)))).filter((d): d is string => d !== undefined)
@@ -133,21 +153,7 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
       made.push(operatorKey.privateKeyPath, operatorKey.publicKeyPath)
     }
 
-    let tlsPart: Partial<InitReport> = {}
-    if (answers.tls.mode === 'self-signed') {
-      const p = selfSignedPaths(dir, answers.domain)
-      const hadCert = (await exists(p.certPath)) || (await exists(p.keyPath))
-      const m = await ensureSelfSigned({dir, domain: answers.domain, aliases: answers.aliases, days: answers.tls.days})
-      if (m.created && !hadCert) made.push(m.certPath, m.keyPath)
-      tlsPart = {
-        cert: m.certPath,
-        notAfter: m.notAfter.toISOString(),
-        certCreated: m.created,
-        certReason: m.reason,
-        certPath: m.certPath,
-        certKeyPath: m.keyPath,
-      }
-    }
+    const tlsPart = answers.tls.mode === 'self-signed' ? await writeSelfSigned(answers, answers.tls.days, dir, made) : {}
 
     await mkdir(dir, {recursive: true})
     await writeFile(file, yaml, {mode: 0o644})
@@ -173,6 +179,33 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
     for (const d of newFolders.reverse()) await rm(d, {recursive: true, force: true}).catch(() => {})
     throw error
   }
+}
+
+export async function runInit(opts: InitOptions): Promise<InitReport> {
+  const cwd = opts.cwd ?? process.cwd()
+  const file = path.resolve(cwd, opts.configPath)
+  const dir = path.dirname(file)
+  const shown = displayPath(file, cwd)
+
+  const existed = await exists(file)
+  if (existed && (await stat(file)).isDirectory()) {
+    throw new ConfigError(`${shown} is a folder`, {hint: `Name the inventory file itself, e.g. -c ${path.join(shown, 'infra.yaml')}.`})
+  }
+  if (existed && !opts.force) throw existsError(shown)
+  const target: InitTarget = {cwd, file, dir, shown, existed}
+
+  // 1, 2. Answers, and what else is needed.
+  const gathered = await gatherAnswers(opts, target)
+
+  // 3. The file, validated as the loader will (files included, but for the key this run makes) before anything is written.
+  const yaml = renderInventory(gathered.answers, {dir})
+  validateRendered(yaml, shown, {baseDir: dir, skip: gathered.keyPlan.exists ? [] : ['ssh.privateKey']})
+
+  // 4. A person confirms what will be written.
+  if (opts.interactive === true) await confirmByPerson(opts, target, gathered.answers, gathered.keyPlan, yaml)
+
+  // 5. Write: key, certificate, inventory.
+  return writeAll(target, gathered, yaml)
 }
 
 /** The lines `infra init` prints when done (no secrets: public key and paths only). */

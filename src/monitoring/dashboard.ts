@@ -66,18 +66,20 @@ function dashboardUid(domain: string): string {
   return `infra-${domain.toLowerCase().replaceAll(/[^a-z0-9-]/g, '-')}`.slice(0, 40)
 }
 
-export function fleetDashboard(inv: Inventory): Dashboard {
-  const fleet = inv.domain.toLowerCase()
+type PanelMaker = (
+  type: 'timeseries' | 'stat',
+  title: string,
+  gridPos: DashboardPanel['gridPos'],
+  description: string,
+  targets: {expr: string; legend: string}[],
+  unit: string,
+  extra?: Partial<DashboardPanel>,
+) => DashboardPanel
+
+/** A panel builder that numbers its panels 1, 2, 3… in the order they are made. */
+function panelMaker(): PanelMaker {
   let id = 0
-  const panel = (
-    type: 'timeseries' | 'stat',
-    title: string,
-    gridPos: DashboardPanel['gridPos'],
-    description: string,
-    targets: {expr: string; legend: string}[],
-    unit: string,
-    extra: Partial<DashboardPanel> = {},
-  ): DashboardPanel => ({
+  return (type, title, gridPos, description, targets, unit, extra = {}) => ({
     id: ++id,
     type,
     title,
@@ -98,11 +100,18 @@ export function fleetDashboard(inv: Inventory): Dashboard {
         : {legend: {displayMode: 'list', placement: 'bottom', showLegend: true}, tooltip: {mode: 'multi', sort: 'desc'}},
     ...extra,
   })
-  const h = `job="${JOB_HAPROXY}"`
-  const n = `job="${JOB_NODE}"`
-  const thresholds = (steps: {color: string; value: number | null}[]) => ({thresholds: {mode: 'absolute', steps}})
+}
 
-  const panels: DashboardPanel[] = [
+const H = `job="${JOB_HAPROXY}"`
+const N = `job="${JOB_NODE}"`
+
+function thresholds(steps: {color: string; value: number | null}[]) {
+  return {thresholds: {mode: 'absolute', steps}}
+}
+
+/** The top row: four stat panels (web nodes, requests/s, certificate, bans). */
+function statPanels(panel: PanelMaker, fleet: string): DashboardPanel[] {
+  return [
     panel(
       'stat',
       'Active web nodes',
@@ -110,7 +119,7 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       'Web nodes by state as the agents see them (infra_web_nodes), and servers UP in HAProxy\'s backend web.',
       [
         {expr: 'sum by (state) (infra_web_nodes)', legend: '{{state}}'},
-        {expr: `sum(haproxy_server_status{${h},proxy="web",state="UP"})`, legend: 'UP in HAProxy'},
+        {expr: `sum(haproxy_server_status{${H},proxy="web",state="UP"})`, legend: 'UP in HAProxy'},
       ],
       'none',
     ),
@@ -119,7 +128,7 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       'Requests/s now',
       {x: 6, y: 0, w: 6, h: 5},
       'HTTP requests per second received by the bastion (all frontends but stats).',
-      [{expr: `sum(rate(haproxy_frontend_http_requests_total{${h},proxy!="stats"}[$__rate_interval]))`, legend: 'requests/s'}],
+      [{expr: `sum(rate(haproxy_frontend_http_requests_total{${H},proxy!="stats"}[$__rate_interval]))`, legend: 'requests/s'}],
       'reqps',
     ),
     panel(
@@ -152,14 +161,20 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       [{expr: 'sum by (source) (infra_edge_banned_addresses)', legend: '{{source}}'}],
       'none',
     ),
+  ]
+}
+
+/** The traffic panels from HAProxy: requests/s, errors, latency. */
+function trafficPanels(panel: PanelMaker): DashboardPanel[] {
+  return [
     panel(
       'timeseries',
       'Requests/s',
       {x: 0, y: 5, w: 12, h: 8},
       'Requests per second at the bastion, and per web node (responses of each server of backend web).',
       [
-        {expr: `sum(rate(haproxy_frontend_http_requests_total{${h},proxy!="stats"}[$__rate_interval]))`, legend: 'bastion'},
-        {expr: `sum by (server) (rate(haproxy_server_http_responses_total{${h},proxy="web"}[$__rate_interval]))`, legend: '{{server}}'},
+        {expr: `sum(rate(haproxy_frontend_http_requests_total{${H},proxy!="stats"}[$__rate_interval]))`, legend: 'bastion'},
+        {expr: `sum by (server) (rate(haproxy_server_http_responses_total{${H},proxy="web"}[$__rate_interval]))`, legend: '{{server}}'},
       ],
       'reqps',
     ),
@@ -169,9 +184,9 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       {x: 12, y: 5, w: 12, h: 8},
       'Error responses per second sent by the bastion (by class), of which 5xx from the web nodes, and requests HAProxy refused (limits, bans, CORS, JWT).',
       [
-        {expr: `sum by (code) (rate(haproxy_frontend_http_responses_total{${h},proxy!="stats",code=~"4xx|5xx"}[$__rate_interval]))`, legend: '{{code}} (all)'},
-        {expr: `sum(rate(haproxy_backend_http_responses_total{${h},proxy="web",code="5xx"}[$__rate_interval]))`, legend: '5xx from web nodes'},
-        {expr: `sum(rate(haproxy_frontend_requests_denied_total{${h}}[$__rate_interval]))`, legend: 'refused by HAProxy'},
+        {expr: `sum by (code) (rate(haproxy_frontend_http_responses_total{${H},proxy!="stats",code=~"4xx|5xx"}[$__rate_interval]))`, legend: '{{code}} (all)'},
+        {expr: `sum(rate(haproxy_backend_http_responses_total{${H},proxy="web",code="5xx"}[$__rate_interval]))`, legend: '5xx from web nodes'},
+        {expr: `sum(rate(haproxy_frontend_requests_denied_total{${H}}[$__rate_interval]))`, legend: 'refused by HAProxy'},
       ],
       'reqps',
     ),
@@ -181,18 +196,24 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       {x: 0, y: 13, w: 12, h: 8},
       'Average over the last 1024 requests, from HAProxy: response time (until the first response byte from a node) and total time (the whole request), backend web and per node.',
       [
-        {expr: `haproxy_backend_response_time_average_seconds{${h},proxy="web"}`, legend: 'response (web)'},
-        {expr: `haproxy_backend_total_time_average_seconds{${h},proxy="web"}`, legend: 'total (web)'},
-        {expr: `haproxy_server_response_time_average_seconds{${h},proxy="web"}`, legend: 'response {{server}}'},
+        {expr: `haproxy_backend_response_time_average_seconds{${H},proxy="web"}`, legend: 'response (web)'},
+        {expr: `haproxy_backend_total_time_average_seconds{${H},proxy="web"}`, legend: 'total (web)'},
+        {expr: `haproxy_server_response_time_average_seconds{${H},proxy="web"}`, legend: 'response {{server}}'},
       ],
       's',
     ),
+  ]
+}
+
+/** The node panels (CPU, memory) and the agents' actions. */
+function nodePanels(panel: PanelMaker, inv: Inventory): DashboardPanel[] {
+  return [
     panel(
       'timeseries',
       'CPU per node',
       {x: 12, y: 13, w: 12, h: 8},
       `CPU use per host (100% minus idle). The scaler's threshold is ${inv.scaling.cpuPercent}% for ${inv.scaling.sustainFor}; the alert fires at ${THRESHOLDS.cpuPercent}% for ${THRESHOLDS.cpuFor}.`,
-      [{expr: `100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{${n},mode="idle"}[$__rate_interval])))`, legend: '{{instance}}'}],
+      [{expr: `100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{${N},mode="idle"}[$__rate_interval])))`, legend: '{{instance}}'}],
       'percent',
       {
         fieldConfig: {
@@ -215,7 +236,7 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       'Memory used per node',
       {x: 0, y: 21, w: 12, h: 8},
       'Memory in use per host (total minus available).',
-      [{expr: `100 * (1 - node_memory_MemAvailable_bytes{${n}} / node_memory_MemTotal_bytes{${n}})`, legend: '{{instance}}'}],
+      [{expr: `100 * (1 - node_memory_MemAvailable_bytes{${N}} / node_memory_MemTotal_bytes{${N}})`, legend: '{{instance}}'}],
       'percent',
     ),
     panel(
@@ -232,7 +253,12 @@ export function fleetDashboard(inv: Inventory): Dashboard {
       'none',
     ),
   ]
+}
 
+export function fleetDashboard(inv: Inventory): Dashboard {
+  const fleet = inv.domain.toLowerCase()
+  const panel = panelMaker()
+  const panels = [...statPanels(panel, fleet), ...trafficPanels(panel), ...nodePanels(panel, inv)]
   return {
     title: `infra fleet: ${fleet}`,
     uid: dashboardUid(fleet),

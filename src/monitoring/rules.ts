@@ -64,6 +64,7 @@ export function heartbeatStaleSeconds(inv: Inventory): number {
   return Math.max(THRESHOLDS.heartbeatStaleMinSeconds, 3 * Math.round(configOf(inv).ms.healingEvery / 1000))
 }
 
+// eslint-disable-next-line max-lines-per-function -- a data table: one entry per alert rule (the rule, a series that fires it, a healthy series), read top to bottom
 export function ruleCases(inv: Inventory, scrapeAddress: string): RuleCase[] {
   const fleet = inv.domain.toLowerCase()
   const bastion = inv.bastion.name

@@ -24,11 +24,9 @@
  * Machine-readable lines start with `@@` so the caller can report what happened.
  */
 import {shq} from '../host/quote.js'
-import type {FileChange, HostPlan} from './diff.js'
+import type {FileChange, HostPlan, ServiceChange} from './diff.js'
 import type {DesiredFile, DesiredService} from './types.js'
-import {LOCK_FILE, PENDING_DIR, PREV_DIR, PROVISIONED_MARKER, STATE_DIR} from '../host/paths.js'
-
-/** The host's lock: `RUN EXPIRES HOLDER` while a provision applies (and until its guarded change is confirmed). */
+import {PROVISIONED_MARKER, STATE_DIR} from '../host/paths.js'
 
 /** The shortest confirm window: a new SSH connection must have time to be made and checked. */
 export const MIN_GUARD_SECONDS = 10
@@ -124,17 +122,52 @@ export function confirmScript(runId: string, stateDir = STATE_DIR): string {
   ].join('\n')
 }
 
-export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
+/** What every section of the apply script needs to know, worked out once from the plan. */
+interface ScriptContext {
+  plan: HostPlan
+  opts: ApplyScriptOptions
+  run: string
+  /** The state folder on the host. */
+  sd: string
+  unit: string
+  liveDump: string
+  holder: string
+  /** Files whose content changes (not only their mode), in plan order; the index names the staged copy. */
+  changed: FileChange[]
+  indexOf: Map<FileChange, number>
+  guarded: FileChange[]
+  guardedServices: string[]
+}
+
+function scriptContext(plan: HostPlan, opts: ApplyScriptOptions): ScriptContext {
   const run = opts.runId
   checkRunId(run)
   const sd = opts.stateDir ?? STATE_DIR
-  const guardedChanges = plan.files.filter((c) => c.kind !== 'mode' && isGuarded(c.file))
-  if (guardedChanges.length > 0) checkGuardSeconds(opts.guardSeconds)
-  const unit = rollbackUnit(run)
-  const guardedServices = [...new Set(guardedChanges.flatMap((c) => (c.file.notify ?? []).map((n) => n.service)))]
-  const liveDump = `${sd}/prev/${run}/nftables.live`
-  const secretPaths = plan.files.filter((c) => c.kind !== 'mode' && c.file.secret).map((c) => c.file.path)
-  const out: string[] = [
+  const changed = plan.files.filter((c) => c.kind !== 'mode')
+  const guarded = changed.filter((c) => isGuarded(c.file))
+  if (guarded.length > 0) checkGuardSeconds(opts.guardSeconds)
+  return {
+    plan,
+    opts,
+    run,
+    sd,
+    unit: rollbackUnit(run),
+    liveDump: `${sd}/prev/${run}/nftables.live`,
+    holder: opts.holder ?? 'infra provision',
+    changed,
+    indexOf: new Map(changed.map((c, i) => [c, i])),
+    guarded,
+    guardedServices: [...new Set(guarded.flatMap((c) => (c.file.notify ?? []).map((n) => n.service)))],
+  }
+}
+
+/**
+ * The variables, the host's lock (step 0: `RUN EXPIRES HOLDER` while a provision applies, and until
+ * its guarded change is confirmed), and the removal of stages a dead run left.
+ */
+function lockAndStageLines(ctx: ScriptContext): string[] {
+  const {run, sd, opts} = ctx
+  return [
     'set -u',
     'export LC_ALL=C DEBIAN_FRONTEND=noninteractive',
     `RUN=${shq(run)}; SD=${shq(sd)}; STAGE="$SD/stage/$RUN"; PREV="$SD/prev/$RUN"; LOCK="$SD/lock"; PENDING="$SD/pending"`,
@@ -150,7 +183,7 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
         ? `if [ "$l_run" != ${shq(opts.takeOver)} ] || systemctl list-units --type=timer --state=active --plain --no-legend 'infra-rollback-*' 2>/dev/null | grep -q .; then say "@@locked	$l_who	$l_run	$l_until"; exit ${LOCKED_EXIT}; fi; `
         : `say "@@locked	$l_who	$l_run	$l_until"; exit ${LOCKED_EXIT}; `) +
       `fi; fi`,
-    `printf '%s %s %s\\n' "$RUN" "$((now + ${LOCK_SECONDS}))" ${shq(opts.holder ?? 'infra provision')} > "$LOCK"`,
+    `printf '%s %s %s\\n' "$RUN" "$((now + ${LOCK_SECONDS}))" ${shq(ctx.holder)} > "$LOCK"`,
     'flock -u 8',
     // What a run that died left (it could not clean up: SIGKILL, a cut connection): with the lock
     // held, no other run is applying, so every other stage is stale. Its secret copies and the
@@ -160,13 +193,20 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       `find "$d" -type f -exec shred -u -- {} + 2>/dev/null; rm -rf -- "$d" "$d.armed"; done`,
     `install -d -m 0700 "$PREV" "$STAGE"`,
     ': > "$STAGE/replaced"; : > "$STAGE/created"; : > "$STAGE/secret"',
+  ]
+}
+
+/** The exit trap and the shell helpers the later steps call (backup, place, put, undo, reapply, out). */
+function trapLines(ctx: ScriptContext): string[] {
+  const {run, unit, opts} = ctx
+  const lines = [
     // On every exit: shred secret copies (staged and backed up), drop the stage, keep the last
     // KEEP_RUNS runs' backups (and nothing of the flat layout older versions used), and release
     // the lock, or, while a guarded change waits for its confirmation, keep it until then.
     `cleanup() { while read -r f; do [ -f "$f" ] && shred -u -- "$f" 2>/dev/null; rm -f -- "$f"; done < "$STAGE/secret"; rm -rf "$STAGE"; ` +
       `for d in "$SD"/prev/*; do [ -e "$d" ] || continue; case "\${d##*/}" in [0-9]*T*-*) ;; *) rm -rf -- "$d";; esac; done; ` +
       `ls -1d "$SD"/prev/[0-9]*T*-* 2>/dev/null | sort -r | tail -n +${KEEP_RUNS + 1} | while read -r d; do rm -rf -- "$d"; done; ` +
-      `if [ -e "$STAGE.armed" ]; then rm -f "$STAGE.armed"; printf '%s %s %s\\n' "$RUN" "$(( $(date +%s) + ${opts.guardSeconds} + 120 ))" ${shq(opts.holder ?? 'infra provision')} > "$LOCK"; else ${releaseLock('"$LOCK"', run)}; fi; }`,
+      `if [ -e "$STAGE.armed" ]; then rm -f "$STAGE.armed"; printf '%s %s %s\\n' "$RUN" "$(( $(date +%s) + ${opts.guardSeconds} + 120 ))" ${shq(ctx.holder)} > "$LOCK"; else ${releaseLock('"$LOCK"', run)}; fi; }`,
     'trap cleanup EXIT',
     // backup PATH: keep the current version under prev/RUN (or note that the file is new).
     `backup() { if [ -e "$1" ]; then install -d -m 0700 "$PREV$(dirname "$1")" && cp -a "$1" "$PREV$1" && echo "$1" >> "$STAGE/replaced"; else echo "$1" >> "$STAGE/created"; fi; }`,
@@ -181,34 +221,40 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
       `if [ -e "$STAGE/guarded" ]; then if reapply > "$STAGE/reapply.log" 2>&1; then systemctl stop ${unit}.timer >/dev/null 2>&1; rm -f "$STAGE.armed"; say "@@reapplied"; ` +
       `else out "$STAGE/reapply.log"; say "@@error	could not put the previous firewall/sshd settings back in effect: the automatic rollback (${unit}) stays armed and will"; fi; ` +
       `else systemctl stop ${unit}.timer >/dev/null 2>&1; rm -f "$STAGE.armed"; fi; say "@@undone"; }`,
-    `reapply() { ${guardedServices.length > 0 ? reapplyLines(guardedServices, liveDump).join(' && ') : 'true'}; }`,
+    `reapply() { ${ctx.guardedServices.length > 0 ? reapplyLines(ctx.guardedServices, ctx.liveDump).join(' && ') : 'true'}; }`,
     `out() { sed 's/^/@@out\t/' "$1"; }`,
   ]
-  for (const p of secretPaths) {
+  for (const c of ctx.changed) {
+    if (!c.file.secret) continue
     // Staged copies and this run's backup of secret files go at exit; so does the copy that the
     // flat prev/ layout of older versions kept forever.
-    out.push(`echo "$PREV"${shq(p)} >> "$STAGE/secret"; echo "$SD/prev"${shq(p)} >> "$STAGE/secret"`)
+    const p = shq(c.file.path)
+    lines.push(`echo "$PREV"${p} >> "$STAGE/secret"; echo "$SD/prev"${p} >> "$STAGE/secret"`)
   }
+  return lines
+}
 
-  if (plan.packages.length > 0) {
-    const pkgs = plan.packages.map(shq).join(' ')
-    out.push(
-      `say "@@step	packages"`,
-      `inst() { apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs} > "$STAGE/apt.log" 2>&1; }`,
-      // A stale package list is the usual reason for a failed install: refresh once and retry.
-      `if ! inst; then apt-get update -q > "$STAGE/apt-update.log" 2>&1; if ! inst; then out "$STAGE/apt.log"; say "@@error	package installation failed: ${plan.packages.join(' ')}"; exit 4; fi; fi`,
-      ...plan.packages.map((p) => `say "@@done	package	${p}"`),
-    )
-  }
+/** Step 1: missing packages, with one retry after refreshing the package list. */
+function packageLines({plan}: ScriptContext): string[] {
+  if (plan.packages.length === 0) return []
+  const pkgs = plan.packages.map(shq).join(' ')
+  return [
+    `say "@@step	packages"`,
+    `inst() { apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${pkgs} > "$STAGE/apt.log" 2>&1; }`,
+    // A stale package list is the usual reason for a failed install: refresh once and retry.
+    `if ! inst; then apt-get update -q > "$STAGE/apt-update.log" 2>&1; if ! inst; then out "$STAGE/apt.log"; say "@@error	package installation failed: ${plan.packages.join(' ')}"; exit 4; fi; fi`,
+    ...plan.packages.map((p) => `say "@@done	package	${p}"`),
+  ]
+}
 
-  const changed = plan.files.filter((c) => c.kind !== 'mode')
-  const indexOf = new Map<FileChange, number>()
-  if (changed.length > 0) out.push(`say "@@step	files"`)
+/** Step 2: every changed file staged (base64), then the pending-reload markers. */
+function stageLines({plan, changed}: ScriptContext): string[] {
+  const lines: string[] = []
+  if (changed.length > 0) lines.push(`say "@@step	files"`)
   changed.forEach((c, i) => {
-    indexOf.set(c, i)
     const b64 = Buffer.from(c.file.content, 'utf8').toString('base64').replace(/.{1,76}/g, '$&\n')
-    if (c.file.secret) out.push(`echo "$STAGE/${i}" >> "$STAGE/secret"`)
-    out.push(
+    if (c.file.secret) lines.push(`echo "$STAGE/${i}" >> "$STAGE/secret"`)
+    lines.push(
       `base64 -d > "$STAGE/${i}" <<'INFRA_EOF_${i}'`,
       b64.trimEnd(),
       `INFRA_EOF_${i}`,
@@ -220,106 +266,159 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
   // reports the rest, so the next run reloads what an interrupted run did not.
   for (const svc of plan.services) {
     const action = svc.actions.includes('restart') ? 'restart' : svc.actions.includes('reload') ? 'reload' : undefined
-    if (action) out.push(`echo ${action} > "$PENDING"/${shq(svc.name)}`)
+    if (action) lines.push(`echo ${action} > "$PENDING"/${shq(svc.name)}`)
   }
-  const fileArgs = (c: FileChange) => `${indexOf.get(c)} ${shq(c.file.path)} ${octal(c.file.mode)} ${shq(c.file.owner)} ${shq(c.file.group)}`
-  const onFail = (c: FileChange) => `|| { undo; say "@@error	could not install ${c.file.path}"; exit 5; }`
-  const putLine = (c: FileChange) => `put ${fileArgs(c)} ${onFail(c)}`
+  return lines
+}
 
-  const plain = changed.filter((c) => !c.file.validate && !isGuarded(c.file))
-  const validated = changed.filter((c) => c.file.validate && !isGuarded(c.file))
-  const guarded = changed.filter((c) => isGuarded(c.file))
-  for (const c of plain) out.push(putLine(c))
+/** The arguments of `put`/`place` for a staged file: INDEX PATH MODE OWNER GROUP. */
+function fileArgs(ctx: ScriptContext, c: FileChange): string {
+  return `${ctx.indexOf.get(c)} ${shq(c.file.path)} ${octal(c.file.mode)} ${shq(c.file.owner)} ${shq(c.file.group)}`
+}
 
-  // Validation of staged files, after plain files (certificates, error pages) are in place.
-  for (const c of [...validated, ...guarded]) {
+function onFail(c: FileChange): string {
+  return `|| { undo; say "@@error	could not install ${c.file.path}"; exit 5; }`
+}
+
+function putLine(ctx: ScriptContext, c: FileChange): string {
+  return `put ${fileArgs(ctx, c)} ${onFail(c)}`
+}
+
+/**
+ * Steps 3 and 4, and the install half of 5: plain files, then the validation of every staged file
+ * that has a validator (after plain files such as certificates and error pages are in place), then
+ * the validated files that are not guarded.
+ */
+function installAndValidateLines(ctx: ScriptContext): string[] {
+  const validated = ctx.changed.filter((c) => c.file.validate && !isGuarded(c.file))
+  const plain = ctx.changed.filter((c) => !c.file.validate && !isGuarded(c.file))
+  const lines = plain.map((c) => putLine(ctx, c))
+  for (const c of [...validated, ...ctx.guarded]) {
     if (!c.file.validate) continue
-    const cmd = c.file.validate.replaceAll('{}', `"$STAGE/${indexOf.get(c)}"`)
-    out.push(
+    const cmd = c.file.validate.replaceAll('{}', `"$STAGE/${ctx.indexOf.get(c)}"`)
+    lines.push(
       `if ! ( ${cmd} ) > "$STAGE/check.log" 2>&1; then say "@@invalid	${c.file.path}"; out "$STAGE/check.log"; undo; exit 3; fi`,
     )
   }
-  for (const c of validated) out.push(putLine(c))
+  for (const c of validated) lines.push(putLine(ctx, c))
+  return lines
+}
 
-  if (guarded.length > 0) {
-    // Back up first, then arm: the timer must never restore a backup that is not there yet.
-    for (const c of guarded) out.push(`backup ${shq(c.file.path)} ${onFail(c)}`)
-    if (guardedServices.includes('nftables')) out.push(`nft list ruleset > ${liveDump} 2>/dev/null || : > ${liveDump}`)
-    const restore = guarded.map((c) => (c.before?.exists ? `cp -a "$PREV"${shq(c.file.path)} ${shq(c.file.path)}` : `rm -f ${shq(c.file.path)}`))
-    const base = `${sd}/rollback-${run}`
-    out.push(
-      `{ echo '#!/bin/sh'`,
-      `echo '# Written by infra provision: restores the previous firewall/sshd files unless the change was confirmed.'`,
-      // The same lock as the confirmation: one of the two wins, never both.
-      `echo ${shq(`exec 9>>${base}.lock; flock 9; [ -e ${base}.confirmed ] && exit 0; echo started > ${base}.started`)}`,
-      ...restore.map((l) => `echo ${shq(l.replaceAll('"$PREV"', `${sd}/prev/${run}`))}`),
-      ...reapplyLines(guardedServices, liveDump).map((l) => `echo ${shq(l)}`),
-      `echo ${shq(`logger -t infra "rolled back unconfirmed change ${run}"`)}`,
-      `echo ${shq(`echo reverted > ${base}.done`)}`,
-      `echo ${shq(releaseLock(`${sd}/lock`, run))}`,
-      `} > ${shq(base + '.sh')}`,
-      `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s --timer-property=AccuracySec=100ms /bin/sh ${shq(base + '.sh')} > "$STAGE/guard.log" 2>&1 || ` +
-        `{ out "$STAGE/guard.log"; undo; say "@@error	could not arm the automatic rollback (systemd-run)"; exit 6; }`,
-      `touch "$STAGE.armed"`,
-      `say "@@armed	${unit}	${opts.guardSeconds}"`,
-      `: > "$STAGE/guarded"`,
-    )
-    for (const c of guarded) out.push(`place ${fileArgs(c)} ${onFail(c)}`)
-  }
+/** Step 5 for guarded files: back up, write and arm the rollback timer, then install. */
+function guardedLines(ctx: ScriptContext): string[] {
+  const {guarded, guardedServices, liveDump, sd, run, unit, opts} = ctx
+  if (guarded.length === 0) return []
+  // Back up first, then arm: the timer must never restore a backup that is not there yet.
+  const lines = guarded.map((c) => `backup ${shq(c.file.path)} ${onFail(c)}`)
+  if (guardedServices.includes('nftables')) lines.push(`nft list ruleset > ${liveDump} 2>/dev/null || : > ${liveDump}`)
+  const restore = guarded.map((c) => (c.before?.exists ? `cp -a "$PREV"${shq(c.file.path)} ${shq(c.file.path)}` : `rm -f ${shq(c.file.path)}`))
+  const base = `${sd}/rollback-${run}`
+  lines.push(
+    `{ echo '#!/bin/sh'`,
+    `echo '# Written by infra provision: restores the previous firewall/sshd files unless the change was confirmed.'`,
+    // The same lock as the confirmation: one of the two wins, never both.
+    `echo ${shq(`exec 9>>${base}.lock; flock 9; [ -e ${base}.confirmed ] && exit 0; echo started > ${base}.started`)}`,
+    ...restore.map((l) => `echo ${shq(l.replaceAll('"$PREV"', `${sd}/prev/${run}`))}`),
+    ...reapplyLines(guardedServices, liveDump).map((l) => `echo ${shq(l)}`),
+    `echo ${shq(`logger -t infra "rolled back unconfirmed change ${run}"`)}`,
+    `echo ${shq(`echo reverted > ${base}.done`)}`,
+    `echo ${shq(releaseLock(`${sd}/lock`, run))}`,
+    `} > ${shq(base + '.sh')}`,
+    `systemd-run --quiet --unit=${unit} --on-active=${opts.guardSeconds}s --timer-property=AccuracySec=100ms /bin/sh ${shq(base + '.sh')} > "$STAGE/guard.log" 2>&1 || ` +
+      `{ out "$STAGE/guard.log"; undo; say "@@error	could not arm the automatic rollback (systemd-run)"; exit 6; }`,
+    `touch "$STAGE.armed"`,
+    `say "@@armed	${unit}	${opts.guardSeconds}"`,
+    `: > "$STAGE/guarded"`,
+  )
+  for (const c of guarded) lines.push(`place ${fileArgs(ctx, c)} ${onFail(c)}`)
+  return lines
+}
 
+/** Step 6, first half: mode-only changes, removals, and a daemon-reload when a unit file changed. */
+function modeAndRemoveLines({plan, changed}: ScriptContext): string[] {
+  const lines: string[] = []
   for (const c of plan.files.filter((f) => f.kind === 'mode')) {
-    out.push(
+    lines.push(
       `chmod ${octal(c.file.mode)} ${shq(c.file.path)} && chown ${shq(c.file.owner)}:${shq(c.file.group)} ${shq(c.file.path)} && say "@@done	mode	${c.file.path}"`,
     )
   }
   for (const p of plan.remove) {
-    out.push(`d=$(dirname ${shq(p)}); install -d -m 0700 "$PREV$d"; cp -a ${shq(p)} "$PREV"${shq(p)} 2>/dev/null; rm -f -- ${shq(p)} && say "@@done	remove	${p}"`)
+    lines.push(`d=$(dirname ${shq(p)}); install -d -m 0700 "$PREV$d"; cp -a ${shq(p)} "$PREV"${shq(p)} 2>/dev/null; rm -f -- ${shq(p)} && say "@@done	remove	${p}"`)
   }
-
   // daemon-reload when a unit file changed: DesiredFile.daemonReload, or any file under /etc/systemd.
-  if (changed.some((c) => c.file.daemonReload || c.file.path.startsWith('/etc/systemd/'))) out.push('systemctl daemon-reload')
+  if (changed.some((c) => c.file.daemonReload || c.file.path.startsWith('/etc/systemd/'))) lines.push('systemctl daemon-reload')
+  return lines
+}
+
+/** One service action: its check first (reload, restart, start), then systemctl, undoing the run on failure. */
+function serviceActionLines(svc: ServiceChange, action: ServiceChange['actions'][number], desired: DesiredService | undefined): string[] {
+  const name = shq(svc.name)
+  const lines: string[] = []
+  if (desired?.check && ['reload', 'restart', 'start'].includes(action)) {
+    lines.push(
+      `if ! ( ${desired.check} ) > "$STAGE/check.log" 2>&1; then say "@@invalid	${svc.name}"; out "$STAGE/check.log"; undo; exit 3; fi`,
+    )
+  }
+  // A reload cannot move a listener the running service does not have yet (nginx keeps its
+  // wildcard socket and refuses the new address): when the service does not pass its verify
+  // check now, restart it at once rather than reload, wait, and restart anyway.
+  lines.push(`act=${action}`)
+  if (action === 'reload' && desired?.verify) lines.push(`( ${desired.verify} ) >/dev/null 2>&1 || act=restart`)
+  lines.push(
+    `verb=$act; [ "$act" = reload ] && verb=reload-or-restart`,
+    `if ! systemctl "$verb" ${name} > "$STAGE/svc.log" 2>&1; then out "$STAGE/svc.log"; journalctl -u ${name} -n 5 --no-pager 2>/dev/null | sed 's/^/@@out\t/'; ` +
+      `undo; systemctl reload-or-restart ${name} >/dev/null 2>&1; say "@@error	$act ${svc.name} failed; previous files restored"; exit 7; fi`,
+    `say "@@done	service	${svc.name}	$act"`,
+  )
+  return lines
+}
+
+/** After a service's actions: wait for its verify check (one restart when a reload did not take effect). */
+function serviceVerifyLines(svc: ServiceChange, desired: DesiredService | undefined): string[] {
+  if (!desired?.verify || !svc.actions.some((a) => a !== 'stop' && a !== 'disable' && a !== 'enable')) return []
+  const verify = desired.verify
+  // A reload that did not take effect (e.g. a listener that moved) gets one restart.
+  // (a reload is quick to show: give it 1.5 s before restarting; a start or restart gets 5 s)
+  const wait = (tenths: string) =>
+    `ok=0; for i in $(seq 1 ${tenths}); do if ( ${verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
+  const reloading = svc.actions.includes('reload')
+  return [
+    reloading ? `n=50; [ "$act" = reload ] && n=15` : 'n=50',
+    wait('$n'),
+    ...(reloading
+      ? [`if [ $ok = 0 ] && [ "$act" = reload ]; then systemctl restart ${shq(svc.name)} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait('50')}; fi`]
+      : []),
+    `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${verify.replaceAll('"', "'")}"; exit 8; }`,
+  ]
+}
+
+/** Step 6, second half: the service actions, each clearing its pending marker once it passed. */
+function serviceLines({plan, opts}: ScriptContext): string[] {
   const byName = new Map((opts.services ?? []).map((s) => [s.name, s]))
-  if (plan.services.length > 0) out.push(`say "@@step	services"`)
+  const lines: string[] = []
+  if (plan.services.length > 0) lines.push(`say "@@step	services"`)
   for (const svc of plan.services) {
     const desired = byName.get(svc.name)
-    const name = shq(svc.name)
-    for (const action of svc.actions) {
-      const needsCheck = desired?.check && ['reload', 'restart', 'start'].includes(action)
-      if (needsCheck) {
-        out.push(
-          `if ! ( ${desired!.check} ) > "$STAGE/check.log" 2>&1; then say "@@invalid	${svc.name}"; out "$STAGE/check.log"; undo; exit 3; fi`,
-        )
-      }
-      // A reload cannot move a listener the running service does not have yet (nginx keeps its
-      // wildcard socket and refuses the new address): when the service does not pass its verify
-      // check now, restart it at once rather than reload, wait, and restart anyway.
-      out.push(`act=${action}`)
-      if (action === 'reload' && desired?.verify) out.push(`( ${desired.verify} ) >/dev/null 2>&1 || act=restart`)
-      out.push(
-        `verb=$act; [ "$act" = reload ] && verb=reload-or-restart`,
-        `if ! systemctl "$verb" ${name} > "$STAGE/svc.log" 2>&1; then out "$STAGE/svc.log"; journalctl -u ${name} -n 5 --no-pager 2>/dev/null | sed 's/^/@@out\t/'; ` +
-          `undo; systemctl reload-or-restart ${name} >/dev/null 2>&1; say "@@error	$act ${svc.name} failed; previous files restored"; exit 7; fi`,
-        `say "@@done	service	${svc.name}	$act"`,
-      )
-    }
-    if (desired?.verify && svc.actions.some((a) => a !== 'stop' && a !== 'disable' && a !== 'enable')) {
-      // A reload that did not take effect (e.g. a listener that moved) gets one restart.
-      // (a reload is quick to show: give it 1.5 s before restarting; a start or restart gets 5 s)
-      const wait = (tenths: string) =>
-        `ok=0; for i in $(seq 1 ${tenths}); do if ( ${desired.verify} ) >/dev/null 2>&1; then ok=1; break; fi; sleep 0.1; done`
-      const reloading = svc.actions.includes('reload')
-      out.push(
-        reloading ? `n=50; [ "$act" = reload ] && n=15` : 'n=50',
-        wait('$n'),
-        ...(reloading
-          ? [`if [ $ok = 0 ] && [ "$act" = reload ]; then systemctl restart ${name} && say "@@done	service	${svc.name}	restart (the reload did not take effect)"; ${wait('50')}; fi`]
-          : []),
-        `[ $ok = 1 ] || { say "@@error	${svc.name} did not pass its check after ${svc.actions.join('/')}: ${desired.verify.replaceAll('"', "'")}"; exit 8; }`,
-      )
-    }
-    out.push(`rm -f "$PENDING"/${name}`)
+    for (const action of svc.actions) lines.push(...serviceActionLines(svc, action, desired))
+    lines.push(...serviceVerifyLines(svc, desired), `rm -f "$PENDING"/${shq(svc.name)}`)
   }
-  out.push(`touch ${sd === STATE_DIR ? PROVISIONED_MARKER : `${sd}/provisioned`}`, 'say "@@ok"')
+  return lines
+}
+
+export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
+  const ctx = scriptContext(plan, opts)
+  const out = [
+    ...lockAndStageLines(ctx),
+    ...trapLines(ctx),
+    ...packageLines(ctx),
+    ...stageLines(ctx),
+    ...installAndValidateLines(ctx),
+    ...guardedLines(ctx),
+    ...modeAndRemoveLines(ctx),
+    ...serviceLines(ctx),
+    `touch ${ctx.sd === STATE_DIR ? PROVISIONED_MARKER : `${ctx.sd}/provisioned`}`,
+    'say "@@ok"',
+  ]
   return out.join('\n') + '\n'
 }
 
