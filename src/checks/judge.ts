@@ -73,7 +73,7 @@ export function selectionOf(all: HostSpec[], opts: Pick<DoctorOptions, 'hosts' |
   const wantsHostChecks = !only || [REACHABLE, ...HOST_CHECK_IDS].some((id) => only.has(id))
   // The bastion's view (HAProxy's server states) judges web nodes, and decides whether the
   // internet checks can mean anything: gather it whenever anything needs it.
-  const bastion = all[0]!
+  const bastion = all[0]
   const needBastion = wantExternal || selected.some((h) => h.role === 'web')
   const gather = wantsHostChecks || wantExternal ? [...new Set([...(needBastion ? [bastion] : []), ...(wantsHostChecks ? selected : [])])] : []
   return {selected, gather, only, wantExternal, wantsHostChecks}

@@ -44,7 +44,7 @@ Exit status: 0 done, 1 the bastion could not be reached or a step failed, 2 beyo
       throw new UsageError(`--to and ${args.action} cannot be used together`, {hint: 'Use `infra scale --to N` or `infra scale up|down`.'})
     }
     const action: ScaleAction =
-      flags.to === undefined ? ({verb: (args.action ?? 'status') as Exclude<ScaleAction['verb'], 'to'>} as ScaleAction) : {verb: 'to', count: flags.to}
+      flags.to === undefined ? ({verb: (args.action ?? 'status') as Exclude<ScaleAction['verb'], 'to'>}) : {verb: 'to', count: flags.to}
     const {loadInventory} = await import('../inventory/load.js')
     const [{runScale}, {checkTarget}] = await Promise.all([import('../tasks/scale.js'), import('../roles/scaler.js')])
     const loaded = await loadInventory(flags.config)
@@ -54,7 +54,7 @@ Exit status: 0 done, 1 the bastion could not be reached or a step failed, 2 beyo
       const what = action.verb === 'to' ? `bring the active web nodes to ${action.count}` : `scale ${action.verb} by one node`
       if (!interactive) throw new UsageError(`--yes is required to ${what} without a terminal`, {hint: `Run \`infra scale ${action.verb === 'to' ? `--to ${action.count}` : action.verb} --yes\`.`})
       const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `${what[0]!.toUpperCase()}${what.slice(1)}?`, default: false}))) {
+      if (!(await confirm({message: `${what[0].toUpperCase()}${what.slice(1)}?`, default: false}))) {
         throw new UsageError('cancelled; nothing was changed')
       }
     }

@@ -76,12 +76,12 @@ export function parseList(stdout: string, now = Date.now()): Ban[] {
     const f = line.split('\t')
     if (auto) {
       const left = Number(f[1])
-      out.push({address: f[0]!, source: 'auto', until: Number.isFinite(left) ? new Date(now + left).toISOString() : null, since: null, reason: 'flood'})
+      out.push({address: f[0], source: 'auto', until: Number.isFinite(left) ? new Date(now + left).toISOString() : null, since: null, reason: 'flood'})
     } else {
       const until = Number(f[1])
       const since = Number(f[2])
       out.push({
-        address: f[0]!,
+        address: f[0],
         source: 'list',
         until: until > 0 ? iso(until) : null,
         since: since > 0 ? iso(since) : null,

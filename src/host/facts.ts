@@ -18,7 +18,7 @@ export function factLines(out: string): FactLine[] {
   for (const line of out.split('\n')) {
     if (!line.startsWith('@@')) continue
     const [tag, ...fields] = line.split('\t')
-    lines.push({tag: tag!, fields})
+    lines.push({tag: tag, fields})
   }
   return lines
 }

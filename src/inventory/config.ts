@@ -86,7 +86,7 @@ function durationsOf(inv: Inventory): FleetDurations {
 
 function healthPathOf(inv: Inventory): string {
   const r = healthPathSchema.safeParse(inv.web.healthCheck.path)
-  if (!r.success) throw unvalidated('web.healthCheck.path', r.error.issues[0]!.message)
+  if (!r.success) throw unvalidated('web.healthCheck.path', r.error.issues[0].message)
   return r.data
 }
 
@@ -112,7 +112,7 @@ function isIPv4Net(s: string): boolean {
 
 function isIPv6Net(s: string): boolean {
   const m = /^([0-9a-f:.]+)(?:\/(\d{1,3}))?$/i.exec(s)
-  return Boolean(m) && m![1]!.includes(':') && (m![2] === undefined || Number(m![2]) <= 128)
+  return Boolean(m) && m![1].includes(':') && (m![2] === undefined || Number(m![2]) <= 128)
 }
 
 function adminAllowOf(inv: Inventory): FleetConfig['adminAllow'] {

@@ -241,7 +241,7 @@ function unwrap(s: AnySchema | undefined): AnySchema | undefined {
 }
 
 function schemaAt(p: readonly (string | number)[]): AnySchema | undefined {
-  let s = unwrap(inventoryObject as unknown as AnySchema)
+  let s = unwrap(inventoryObject)
   for (const seg of p) {
     const def = s?._zod.def
     s = unwrap(typeof seg === 'number' ? def?.element : def?.shape?.[seg])
@@ -263,7 +263,7 @@ function allMappings(): [string, string[]][] {
       for (const [k, v] of Object.entries(def.shape)) visit(v, at ? `${at}.${k}` : k)
     } else if (def?.element) visit(def.element, `${at}[]`)
   }
-  visit(inventoryObject as unknown as AnySchema, '')
+  visit(inventoryObject, '')
   return out
 }
 

@@ -9,7 +9,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   const worker = async () => {
     while (next < items.length) {
       const i = next++
-      out[i] = await fn(items[i]!, i)
+      out[i] = await fn(items[i], i)
     }
   }
   const workers = Math.max(1, Math.min(limit, items.length))

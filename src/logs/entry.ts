@@ -59,7 +59,7 @@ export function fieldText(v: unknown): string | undefined {
   if (typeof v === 'string') return v
   if (typeof v === 'number') return String(v)
   if (Array.isArray(v)) {
-    if (v.every((b) => typeof b === 'number')) return new TextDecoder('utf-8').decode(Uint8Array.from(v as number[]))
+    if (v.every((b) => typeof b === 'number')) return new TextDecoder('utf-8').decode(Uint8Array.from(v))
     const parts = v.map((x) => fieldText(x)).filter((x): x is string => x !== undefined)
     return parts.length > 0 ? parts.join('\n') : undefined
   }

@@ -139,29 +139,29 @@ export function parseFacts(out: string): HostFacts {
         if (f[1] === 'installed') facts.installed.add(f[0] ?? '')
         break
       case '@@stat':
-        facts.files.set(f[0]!, {...facts.files.get(f[0]!), path: f[0]!, exists: true, mode: Number.parseInt(f[1]!, 8), owner: f[2], group: f[3]})
+        facts.files.set(f[0], {...facts.files.get(f[0]), path: f[0], exists: true, mode: Number.parseInt(f[1], 8), owner: f[2], group: f[3]})
         break
       case '@@sha': {
-        const file = facts.files.get(f[1]!)
+        const file = facts.files.get(f[1])
         if (file) file.sha256 = f[0]
         break
       }
       case '@@content': {
-        const file = facts.files.get(f[0]!)
+        const file = facts.files.get(f[0])
         if (file) file.content = Buffer.from(f[1] ?? '', 'base64').toString('utf8')
         break
       }
       case '@@nofile':
-        facts.files.set(f[0]!, {path: f[0]!, exists: false})
+        facts.files.set(f[0], {path: f[0], exists: false})
         break
       case '@@svc':
-        facts.services.set(f[0]!, {name: f[0]!, enabled: f[1] || 'not-found', active: f[2] || 'unknown'})
+        facts.services.set(f[0], {name: f[0], enabled: f[1] || 'not-found', active: f[2] || 'unknown'})
         break
       case '@@present':
-        facts.present.add(f[0]!)
+        facts.present.add(f[0])
         break
       case '@@pending':
-        facts.pending.set(f[0]!, f[1]?.trim() === 'restart' ? 'restart' : 'reload')
+        facts.pending.set(f[0], f[1]?.trim() === 'restart' ? 'restart' : 'reload')
         break
     }
   }

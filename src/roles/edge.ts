@@ -59,7 +59,7 @@ export function originMatcher(origin: string): {exact?: string; regex?: string} 
   const o = origin.toLowerCase()
   const m = /^(https?):\/\/\*\.(.+)$/.exec(o)
   if (!m) return {exact: o}
-  const rest = m[2]!.replaceAll('.', '[.]')
+  const rest = m[2].replaceAll('.', '[.]')
   return {regex: `^${m[1]}://([a-z0-9-]+[.])+${rest}$`}
 }
 

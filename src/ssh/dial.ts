@@ -233,7 +233,7 @@ class Attempt {
     const {settings, key, pinnedTypes} = this.s
     const auth = settings.auth
     const cfg: ConnectConfig = {
-      sock: sock as ConnectConfig['sock'],
+      sock: sock,
       username: settings.user,
       authHandler: [auth.kind === 'key' ? 'publickey' : 'agent'],
       hostVerifier: (blob: Buffer, verify: (ok: boolean) => void) => this.verifyHostKey(blob, verify),

@@ -151,10 +151,10 @@ export function parseStatusOutput(stdout: string): RawStatus {
         if (cur) cur.stat = parseStatCsv(unb64(fields[0]))
         break
       case '@@node':
-        if (cur) cur.nodes.set(fields[0]!, {up: fields[1] === '0', ...parseNodeMetrics(unb64(fields[2]))})
+        if (cur) cur.nodes.set(fields[0], {up: fields[1] === '0', ...parseNodeMetrics(unb64(fields[2]))})
         break
       case '@@probe':
-        if (cur) cur.probes.set(fields[0]!, fields[1] ?? '')
+        if (cur) cur.probes.set(fields[0], fields[1] ?? '')
         break
       case '@@scaler': {
         const text = unb64(fields[0]).trim()

@@ -20,18 +20,18 @@ export function renderStatus(s: FleetStatus, opts: {color?: boolean} = {}): stri
     pct(n.memoryPercent),
   ])
   const head = ['NODE', 'STATE', 'HEALTH', 'REQ/S', 'SESSIONS', 'CPU', 'MEM']
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const right = new Set([3, 4, 5, 6])
   const fmt = (cells: string[], state?: NodeState) =>
     cells
       .map((cell, i) => {
-        const padded = right.has(i) ? cell.padStart(w[i]!) : cell.padEnd(w[i]!)
+        const padded = right.has(i) ? cell.padStart(w[i]) : cell.padEnd(w[i])
         return i === 1 && state ? c(STATE_COLOR[state], padded) : padded
       })
       .join('  ')
       .trimEnd()
   out.push(c(1, fmt(head)))
-  s.nodes.forEach((n, i) => out.push(fmt(rows[i]!, n.state)))
+  s.nodes.forEach((n, i) => out.push(fmt(rows[i], n.state)))
   const b = s.bastion
   const cert = b.certificate ? `certificate ${b.certificate.daysLeft} days left (until ${b.certificate.notAfter.slice(0, 10)})` : 'certificate unreadable'
   out.push(

@@ -49,7 +49,7 @@ async function gather(loaded: LoadedInventory, hosts: HostSpec[], run: Run, opts
     for (const h of hosts) {
       const r = results.get(h.name)!
       if (!r.ok) update(h.name, 'failed', r.error.message)
-      run.gathered.set(h.name, r.ok ? {host: h, ...r.value} : {host: h, localTime: Date.now() / 1000, error: r.error as Gathered['error'], ms: 0})
+      run.gathered.set(h.name, r.ok ? {host: h, ...r.value} : {host: h, localTime: Date.now() / 1000, error: r.error, ms: 0})
     }
     run.external = await externalP
   } finally {
@@ -79,6 +79,6 @@ export async function doctor(loaded: LoadedInventory, opts: DoctorOptions & {pro
     opts.progress,
   )
   const thresholds = {...DEFAULT_THRESHOLDS, ...opts.thresholds}
-  const checks = judge(sel, {inventory: inv, bastion: all[0]!, desired: run.desired, gathered: run.gathered, external: run.external, thresholds})
+  const checks = judge(sel, {inventory: inv, bastion: all[0], desired: run.desired, gathered: run.gathered, external: run.external, thresholds})
   return {checks, summary: summarize(checks), durationMs: Date.now() - t0, ...(run.warnings.length ? {warnings: run.warnings} : {})}
 }

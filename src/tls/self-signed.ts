@@ -49,7 +49,7 @@ export function createSelfSignedCert(opts: SelfSignedOptions): SelfSignedCert {
 
   const {privateKey} = generateKeyPairSync('rsa', {modulusLength: bits, publicExponent: 0x10001})
   const keyPem = privateKey.export({type: 'pkcs8', format: 'pem'}).toString()
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey
+  const key = forge.pki.privateKeyFromPem(keyPem)
 
   const now = opts.now ?? new Date()
   const notBefore = new Date(now.getTime() - BACKDATE_MS)
