@@ -40,6 +40,7 @@ export function parseTarget(target: string): string {
 
 /** A reason as the ban file keeps it: one line, printable, at most 200 characters. */
 export function cleanReason(reason: string | undefined): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this removes
   const r = (reason ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200)
   return r === '' ? '-' : r
 }

@@ -4,7 +4,7 @@
  * already started still run to their end); catch inside `fn` to keep going past failures.
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
+  const out = new Array<R>(items.length)
   let next = 0
   const worker = async () => {
     while (next < items.length) {

@@ -142,6 +142,7 @@ export function shortTime(us: number, utc = false): string {
  * header) must not move the cursor or recolour the operator's terminal. Tab stays.
  */
 export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
 

@@ -61,7 +61,7 @@ const SESSIONS_PER_CONNECTION = 5
 function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason
   if (r instanceof Error) return r
-  const e = new Error(r === undefined ? 'the command was stopped' : String(r))
+  const e = new Error(typeof r === 'string' && r !== '' ? r : 'the command was stopped')
   e.name = 'AbortError'
   return e
 }

@@ -11,6 +11,7 @@ import {type DialContext, type DialPhase, formatMs, SshError, sshErrors} from '.
 import {fingerprint, hostKeyAlgorithmsFor} from './known-hosts.js'
 import {checkAndPin, type HostKeyEvent, identityOf, pinAnnouncedKey, pinnedKeys, readKnownHosts} from './pins.js'
 import {configFlag} from './targets.js'
+import type {ParsedKey} from 'ssh2'
 
 /**
  * The dialling step: one SSH login to one host, straight to the bastion or through a tunnel over
@@ -93,8 +94,9 @@ export class Dialer {
     const auth = this.settings.auth
     if (auth.kind !== 'key') return undefined
     if (!this.key) {
-      const parsed = ssh2.utils.parseKey(auth.text)
-      const key = Array.isArray(parsed) ? parsed[0] : parsed
+      // Typed as one key, but a file with several keys parses to an array at run time.
+      const parsed: ParsedKey | ParsedKey[] | Error = ssh2.utils.parseKey(auth.text)
+      const key: ParsedKey | Error | undefined = parsed instanceof Array ? (parsed as ParsedKey[])[0] : parsed
       if (key instanceof Error || !key || !key.isPrivateKey()) {
         const why = key instanceof Error ? key.message : 'no private key in the file'
         throw new ConfigError(`${this.settings.loaded.path}: ssh.privateKey: cannot use ${auth.path}: ${why}`, {
@@ -147,7 +149,9 @@ class Attempt {
     clearTimeout(this.timer)
     try {
       this.client.end()
-    } catch {}
+    } catch {
+      // already ended
+    }
     this.sock?.destroy()
     this.reject(err)
   }

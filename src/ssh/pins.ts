@@ -97,7 +97,9 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   let mode = 0o644
   try {
     mode = (await stat(file)).mode & 0o777
-  } catch {}
+  } catch {
+    // a new file: 0644
+  }
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   await writeFile(tmp, text, {mode})
   try {

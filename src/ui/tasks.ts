@@ -58,6 +58,7 @@ export async function runSteps<C extends object>(ctx: C, steps: Step<C>[], mode:
       rendererOptions: {collapseSubtasks: false, logger: new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})},
     })
   await listr.run()
-  if (failure !== undefined) throw failure
+  if (failure instanceof Error) throw failure
+  if (failure !== undefined) throw new Error('a step failed')
   return ctx
 }

@@ -59,7 +59,10 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
     let protocol = ''
     try {
       protocol = new URL(url).protocol
-    } catch {}
+    } catch {
+      // not a URL: refused below
+    }
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (!/^https?:$/.test(protocol) || /[\s\x00-\x1f\x7f]/.test(url)) {
       throw new ConfigError(`alerts.webhookEnv: the value of ${webhookEnv} is not an http:// or https:// URL (the value is not shown: it is a secret)`, {
         hint: `Set ${webhookEnv} to the webhook's full URL, e.g. export ${webhookEnv}='https://hooks.example.com/services/...'.`,
