@@ -50,7 +50,7 @@ module.exports = {
     ...layerRules,
     {
       name: 'not-in-layout',
-      severity: 'warn',
+      severity: 'error',
       comment: 'Every module under src/ belongs to a folder of a layer (see LAYERS); place this one.',
       from: {path: '^src/', pathNot: pathOf(LAYERS.flatMap(([, f]) => f))},
       to: {},
