@@ -17,7 +17,7 @@ import {parse, stringify} from 'yaml'
 import {labExec} from '../../src/lab/index.js'
 import type {HostPlan} from '../../src/plan/diff.js'
 import {applyScript, confirmScript, parseApplyOutput} from '../../src/plan/script.js'
-import {BIN, INFRA_ENV, infra} from './helpers.js'
+import {BIN, infra, infraEnv} from './helpers.js'
 
 const execFileP = promisify(execFile)
 const DROPIN = '/etc/systemd/system/haproxy.service.d/zz-test-fault.conf'
@@ -32,7 +32,7 @@ let DOMAIN: string
 /** `infra provision` as a child process the test can kill. */
 function provisionChild(config: string): {child: ChildProcess; done: Promise<{code: number | null; stderr: string}>} {
   const child = spawn('node', [BIN, 'provision', '--yes', '--host', bastion, '--config', config], {
-    env: INFRA_ENV,
+    env: infraEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''

@@ -79,8 +79,10 @@ const execFileP = promisify(execFile)
 export const ROOT = path.resolve(import.meta.dirname, '../..')
 /** The built CLI's entry point (`node BIN ARGS` is `infra ARGS`). */
 export const BIN = path.join(ROOT, 'bin/run.js')
-/** The environment the CLI runs with here: CI=true, no colour. */
-export const INFRA_ENV = {...process.env, CI: 'true', NO_COLOR: '1'}
+/** The environment the CLI runs with here: this process's as it is now, CI=true, no colour, and `extra`. */
+export function infraEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {...process.env, CI: 'true', NO_COLOR: '1', ...extra}
+}
 
 export interface InfraRun {
   code: number
@@ -113,7 +115,7 @@ export async function infra(args: string[], config: string, opts: InfraOptions =
   const t0 = Date.now()
   let r: Omit<InfraRun, 'ms'>
   try {
-    const out = await execFileP('node', [BIN, ...withConfig(args, config)], {env: {...INFRA_ENV, ...opts.env}, maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs})
+    const out = await execFileP('node', [BIN, ...withConfig(args, config)], {env: infraEnv(opts.env), maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs})
     r = {code: 0, stdout: out.stdout, stderr: out.stderr}
   } catch (error) {
     const e = error as {code?: number; stdout?: string; stderr?: string}

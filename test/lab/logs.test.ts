@@ -10,7 +10,7 @@ import {beforeAll, describe, expect, inject, it} from 'vitest'
 
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
-import {BIN, INFRA_ENV, infra} from './helpers.js'
+import {BIN, infra, infraEnv} from './helpers.js'
 
 /** Every `infra` command here is killed after 2 minutes. */
 const BOUNDED = {timeoutMs: 120_000}
@@ -116,7 +116,7 @@ describe('infra logs (lab)', () => {
   })
 
   it('--follow streams a new request within seconds; Ctrl-C closes it, exit 0', async () => {
-    const child = spawn('node', [BIN, 'logs', 'web1', '--unit', 'nginx', '--follow', '--config', config], {env: INFRA_ENV})
+    const child = spawn('node', [BIN, 'logs', 'web1', '--unit', 'nginx', '--follow', '--config', config], {env: infraEnv()})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
