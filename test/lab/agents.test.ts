@@ -19,10 +19,9 @@ import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {INTERNET_SERVER_ADDRESS, labExec, labHostCgroup, labNetExec} from '../../src/lab/index.js'
+import {infra} from './helpers.js'
 
 const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 const HTTP_SINK_PORT = 8091
 const SMTP_SINK_PORT = 2525
 const EVERY_S = 10
@@ -45,19 +44,6 @@ const cleanups: (() => Promise<unknown>)[] = []
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (m: string) => process.stderr.write(`[agents] ${m}\n`)
-
-async function cli(args: string[], opts: {allowFail?: boolean; cfg?: string; env?: Record<string, string>} = {}): Promise<{code: number; stdout: string; stderr: string}> {
-  const i = args.indexOf('--')
-  const argv = i === -1 ? [...args, '--config', opts.cfg ?? config] : [...args.slice(0, i), '--config', opts.cfg ?? config, ...args.slice(i)]
-  try {
-    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1', ...opts.env}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    if (!opts.allowFail) throw new Error(`infra ${args.join(' ')} exited ${e.code}\n${e.stderr}\n${e.stdout}`)
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
 
 async function bastion(cmd: string, allowFail = true) {
   return labExec('bastion', cmd, {allowFail, timeoutMs: 120_000})
@@ -223,9 +209,9 @@ beforeAll(async () => {
   // The webhook URL reaches infra only through the environment (cli passes it on).
   process.env[WEBHOOK_ENV] = `http://${INTERNET_SERVER_ADDRESS}:${HTTP_SINK_PORT}${WEBHOOK_PATH}`
   cleanups.push(async () => delete process.env[WEBHOOK_ENV])
-  const plan = await cli(['plan', '--json'])
+  const plan = await infra(['plan', '--json'], config, {exit: 0})
   outputs['plan --json'] = plan.stdout + plan.stderr
-  const prov = await cli(['provision', '--yes'])
+  const prov = await infra(['provision', '--yes'], config, {exit: 0})
   outputs['provision'] = prov.stdout + prov.stderr
   // Fresh agent state for this run; then wait for cron's first runs.
   await bastion('rm -f /var/lib/infra/scaler.* /var/lib/infra/nodes.state; rm -rf /var/lib/infra/heal')
@@ -239,7 +225,7 @@ afterAll(async () => {
   for (const host of ['web1', 'web2', 'web3']) await freeze(host, false).catch(() => {})
   for (const c of cleanups.reverse()) await c().catch(() => {})
   // Back to the lab's own inventory and active set: web1, web2 in rotation, web3 parked and stopped.
-  await cli(['provision', '--yes'], {cfg: original, allowFail: true})
+  await infra(['provision', '--yes'], original)
   await bastion(`
     . /usr/local/lib/infra/agents.sh
     exec 9>"$LOCK"; flock -w 120 9
@@ -302,7 +288,7 @@ describe('healthchecker', () => {
   it('provision does not change the active set', async () => {
     await bastion("echo 'set server web/web3 state ready' | socat -t 3 stdio UNIX-CONNECT:/run/haproxy/admin.sock; echo 'set server web/web3 state maint' | socat -t 3 stdio UNIX-CONNECT:/run/haproxy/admin.sock")
     const before = await activeSet()
-    await cli(['provision', '--yes'])
+    await infra(['provision', '--yes'], config, {exit: 0})
     expect(await activeSet()).toEqual(before)
   }, 120_000)
 
@@ -346,31 +332,31 @@ describe('healthchecker', () => {
 
 describe('infra scale', () => {
   it('shows each node with its state, and refuses beyond min/max (exit 2)', async () => {
-    const s = JSON.parse((await cli(['scale', 'status', '--json'])).stdout)
+    const s = JSON.parse((await infra(['scale', 'status', '--json'], config, {exit: 0})).stdout)
     expect(s.status.nodes.map((n: {name: string; state: string}) => `${n.name}:${n.state}`)).toEqual(['web1:active', 'web2:standby', 'web3:active'])
-    const text = (await cli(['scale', 'status'])).stdout
+    const text = (await infra(['scale', 'status'], config, {exit: 0})).stdout
     expect(text).toMatch(/^web2\s+standby\s+MAINT/m)
-    const over = await cli(['scale', '--to', '4', '--yes'], {allowFail: true})
+    const over = await infra(['scale', '--to', '4', '--yes'], config)
     expect(over.code).toBe(2)
     expect(over.stderr).toMatch(/scaling\.min\.\.scaling\.max \(1\.\.3\)/)
-    const noYes = await cli(['scale', 'up'], {allowFail: true})
+    const noYes = await infra(['scale', 'up'], config)
     expect(noYes.code).toBe(2)
     expect(noYes.stderr).toContain('--yes')
   }, 60_000)
 
   it('pause and resume show in the status', async () => {
-    await cli(['scale', 'pause'])
-    expect(JSON.parse((await cli(['scale', 'status', '--json'])).stdout).status.paused).toBeGreaterThan(0)
+    await infra(['scale', 'pause'], config, {exit: 0})
+    expect(JSON.parse((await infra(['scale', 'status', '--json'], config, {exit: 0})).stdout).status.paused).toBeGreaterThan(0)
     expect((await bastion('cat /var/lib/infra/scaler.paused')).stdout).toMatch(/^\d+\n?$/)
-    await cli(['scale', 'resume'])
-    expect(JSON.parse((await cli(['scale', 'status', '--json'])).stdout).status.paused).toBeNull()
+    await infra(['scale', 'resume'], config, {exit: 0})
+    expect(JSON.parse((await infra(['scale', 'status', '--json'], config, {exit: 0})).stdout).status.paused).toBeNull()
   }, 60_000)
 })
 
 describe('scaler', () => {
   it('adds one node, then a second under sustained load, never more than max; scales in with draining and no failed request', async () => {
     // Start from one active node (the manual steps are the scaler's own).
-    await cli(['scale', '--to', '1', '--yes'])
+    await infra(['scale', '--to', '1', '--yes'], config, {exit: 0})
     expect(await activeSet()).toEqual(['web1'])
     const stops: (() => Promise<void>)[] = []
     try {
@@ -418,7 +404,7 @@ describe('scaler', () => {
     expect((await labExec('web3', 'systemctl is-active nginx', {allowFail: true})).stdout.trim()).not.toBe('active')
     expect(await activeSet()).toEqual(['web1', 'web2'])
     // provision between steps does not change the active set.
-    await cli(['provision', '--yes'])
+    await infra(['provision', '--yes'], config, {exit: 0})
     expect(await activeSet()).toEqual(['web1', 'web2'])
   }, 600_000)
 })
@@ -433,7 +419,7 @@ describe('secrets and host keys on the bastion (issue 13)', () => {
     const found = await bastion(`grep -rlF ${WEBHOOK_TOKEN} /usr/local/lib/infra /usr/local/sbin /etc/cron.d /var/lib/infra /etc/haproxy /etc/systemd 2>/dev/null; true`)
     expect(found.stdout).toBe('')
     // The variable unset: a configuration error naming it (exit 2), before any connection.
-    const unset = await cli(['plan'], {allowFail: true, env: {[WEBHOOK_ENV]: ''}})
+    const unset = await infra(['plan'], config, {env: {[WEBHOOK_ENV]: ''}})
     expect(unset.code).toBe(2)
     expect(unset.stderr).toContain(`alerts.webhookEnv: the environment variable ${WEBHOOK_ENV} is not set`)
   }, 120_000)

@@ -17,11 +17,9 @@ import {parse, stringify} from 'yaml'
 import {labExec} from '../../src/lab/index.js'
 import type {HostPlan} from '../../src/plan/diff.js'
 import {applyScript, confirmScript, parseApplyOutput} from '../../src/plan/script.js'
-import {infra} from './helpers.js'
+import {BIN, infra, infraEnv} from './helpers.js'
 
 const execFileP = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 const DROPIN = '/etc/systemd/system/haproxy.service.d/zz-test-fault.conf'
 
 let original: string
@@ -31,14 +29,10 @@ let bastion: string
 let PUBLIC: string
 let DOMAIN: string
 
-function cli(args: string[], config = variant): Promise<{code: number; stdout: string; stderr: string}> {
-  return infra(args, config)
-}
-
 /** `infra provision` as a child process the test can kill. */
 function provisionChild(config: string): {child: ChildProcess; done: Promise<{code: number | null; stderr: string}>} {
   const child = spawn('node', [BIN, 'provision', '--yes', '--host', bastion, '--config', config], {
-    env: {...process.env, CI: 'true', NO_COLOR: '1'},
+    env: infraEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
@@ -92,7 +86,7 @@ beforeAll(async () => {
   bastion = inv.bastion.name ?? 'bastion'
   PUBLIC = inv.bastion.publicAddress
   DOMAIN = inv.domain
-  const p = await cli(['provision', '--yes'], original)
+  const p = await infra(['provision', '--yes'], original)
   if (p.code !== 0) throw new Error(`provision failed:\n${p.stderr}`)
 })
 
@@ -102,7 +96,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  const p = await cli(['provision', '--yes'], original)
+  const p = await infra(['provision', '--yes'], original)
   expect(p.code, p.stderr).toBe(0)
 })
 
@@ -115,7 +109,7 @@ describe('lockout safety when an apply fails late', () => {
       d.web = {...d.web, timeout: '31s'}
     })
     await haproxyFault('ExecReload=/bin/false')
-    const r = await cli(['provision', '--yes', '--host', bastion, '--json'])
+    const r = await infra(['provision', '--yes', '--host', bastion, '--json'], variant)
     expect(r.code).toBe(1)
     const host = JSON.parse(r.stdout).hosts[0]
     expect(host.error).toMatch(/reload haproxy failed; previous files restored/)
@@ -123,7 +117,7 @@ describe('lockout safety when an apply fails late', () => {
     // The live ruleset is the previous one, and a NEW connection from the operator gets in.
     expect((await onBastion('nft list ruleset')).stdout).not.toContain('198.51.100.99')
     await haproxyFault(undefined)
-    const ok = await cli(['exec', bastion, '--', 'echo still-in'], original)
+    const ok = await infra(['exec', bastion, '--', 'echo still-in'], original)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain('still-in')
     // And nothing of the run stays armed or staged.
@@ -216,7 +210,7 @@ describe('one provision per host at a time', () => {
       if (exited) throw new Error(`the first provision ended before it took the lock:\n${(await first.done).stderr}`)
       return (await onBastion('cat /var/lib/infra/lock 2>/dev/null')).stdout.trim() !== ''
     })
-    const second = await cli(['provision', '--yes', '--host', bastion])
+    const second = await infra(['provision', '--yes', '--host', bastion], variant)
     expect(second.code).toBe(1)
     expect(second.stderr).toMatch(new RegExp(`${bastion} is being provisioned by \\S+@\\S+ pid ${first.child.pid} \\(run \\S+\\): nothing was changed`))
     const done = await first.done
@@ -247,7 +241,7 @@ describe('an apply cut between installing files and reloading', () => {
     expect(await httpsFor(alias)).toMatchObject({status: 200})
     expect((await onBastion('ls /var/lib/infra/pending')).stdout).toContain('haproxy')
 
-    const next = await cli(['provision', '--yes', '--host', bastion, '--json'])
+    const next = await infra(['provision', '--yes', '--host', bastion, '--json'], variant)
     expect(next.code, next.stderr).toBe(0)
     const host = JSON.parse(next.stdout).hosts[0]
     expect(host.changes).toContain('reload haproxy (an earlier run installed its files but was interrupted before this)')
@@ -256,7 +250,7 @@ describe('an apply cut between installing files and reloading', () => {
     expect((await onBastion('ls -A /var/lib/infra/pending /var/lib/infra/stage; cat /var/lib/infra/lock 2>/dev/null')).stdout.replace(/^\/.*:$/gm, '').trim()).toBe('')
     expect((await onBastion("grep -rl 'PRIVATE KEY' /var/lib/infra/prev /var/lib/infra/stage 2>/dev/null")).stdout.trim()).toBe('')
     // A third run has nothing left to do.
-    const again = await cli(['provision', '--yes', '--host', bastion])
+    const again = await infra(['provision', '--yes', '--host', bastion], variant)
     expect(again.stderr).toMatch(/0 changes/)
   })
 })

@@ -3,23 +3,19 @@
  * freshly provisioned fleet; then one fault at a time, each turning exactly the right check ✖ with
  * its fix (exit 1), and green again after `infra provision` (or the cleanup named in the case).
  */
-import {execFile, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 
 import {pemPathOf} from '../../src/checks/facts.js'
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
 import {prepareHosts} from '../../src/tasks/provision/prepare.js'
-import {withForcedRoute} from './helpers.js'
+import {infra, withForcedRoute} from './helpers.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
 
-const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 
 interface Row {
   id: string
@@ -45,21 +41,8 @@ let pemPath: string
 let agentsDesired: boolean
 let standby: string[]
 
-async function cli(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    // --config goes before a `--` separator, so it is never taken as part of a remote command.
-    const i = args.indexOf('--')
-    const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
-    const r = await run('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
-
 async function doctor(extra: string[] = []): Promise<Out> {
-  const r = await cli(['doctor', '--json', ...extra])
+  const r = await infra(['doctor', '--json', ...extra], config)
   let parsed: {checks: Row[]; summary: Out['summary']}
   try {
     parsed = JSON.parse(r.stdout)
@@ -86,7 +69,7 @@ function unexpected(out: Out): Row[] {
 
 /** Provision, then doctor until green (HAProxy's health checks need a moment after a restart). */
 async function restoreAndExpectGreen(): Promise<Out> {
-  const p = await cli(['provision', '--yes'])
+  const p = await infra(['provision', '--yes'], config)
   expect(p.code, `provision failed:\n${p.stderr}`).toBe(0)
   return expectGreen()
 }
@@ -103,7 +86,7 @@ async function expectGreen(): Promise<Out> {
 }
 
 /** Break something, check doctor's verdict, and always restore (provision by default), even when an assertion fails. */
-async function faultCase(fault: () => Promise<void>, judge: () => Promise<void>, restore: () => Promise<unknown> = () => cli(['provision', '--yes'])): Promise<void> {
+async function faultCase(fault: () => Promise<void>, judge: () => Promise<void>, restore: () => Promise<unknown> = () => infra(['provision', '--yes'], config)): Promise<void> {
   try {
     await fault()
     await judge()
@@ -134,7 +117,7 @@ beforeAll(async () => {
   domain = loaded.inventory.domain
   aliases = loaded.inventory.aliases
   standby = loaded.inventory.web.nodes.filter((n) => n.standby).map((n) => n.name)
-  const p = await cli(['provision', '--yes'])
+  const p = await infra(['provision', '--yes'], config)
   if (p.code !== 0) throw new Error(`provision failed:\n${p.stderr}`)
   const prepared = await prepareHosts(loaded)
   const b = prepared.find((h) => h.spec.name === bastion)!.desired
@@ -152,7 +135,7 @@ describe('infra doctor on the lab', () => {
     if (agentsDesired) expect(out.checks.find((c) => c.id === 'agents')?.status).toBe('pass')
     else expect(out.checks.find((c) => c.id === 'agents')).toMatchObject({status: 'fail', fix: expect.stringMatching(/infra provision/)})
     // The readable report: grouped by host, marks and a summary line.
-    const text = await cli(['doctor'])
+    const text = await infra(['doctor'], config)
     expect(text.stdout).toMatch(new RegExp(`^${bastion}$`, 'm'))
     expect(text.stdout).toMatch(/✔ sshd\s+keys only/)
     expect(text.stdout).toMatch(/\d+ passed, \d+ warnings?, \d+ failed, \d+ skipped in [\d.]+ s/)
@@ -162,7 +145,7 @@ describe('infra doctor on the lab', () => {
     const times: number[] = []
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now()
-      const r = await cli(['doctor', '--json'])
+      const r = await infra(['doctor', '--json'], config)
       times.push(performance.now() - t0)
       expect(r.stdout).toContain('"summary"')
     }
@@ -175,10 +158,10 @@ describe('infra doctor on the lab', () => {
   it('filters: --host, --check, unknown check → exit 2 listing valid ids', async () => {
     const one = await doctor(['--host', 'web1', '--check', 'sshd', '--check', 'firewall'])
     expect(one.checks.map((c) => `${c.host}/${c.id}`).sort()).toEqual(['web1/firewall', 'web1/sshd'])
-    const bad = await cli(['doctor', '--check', 'nope'])
+    const bad = await infra(['doctor', '--check', 'nope'], config)
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--check nope.*\n.*tls-expiry/)
-    const badHost = await cli(['doctor', '--host', 'web9'])
+    const badHost = await infra(['doctor', '--host', 'web9'], config)
     expect(badHost.code).toBe(2)
   })
 
@@ -199,10 +182,7 @@ describe('infra doctor on the lab', () => {
       // Nothing listens on port 2 of the bastion: every host is unreachable (web nodes through it).
       await writeFile(copy, (await readFile(copy, 'utf8')).replace(/^ssh:\n/m, 'ssh:\n  port: 2\n  connectTimeout: 2s\n'))
       const t0 = Date.now()
-      const r = await run('node', [BIN, 'doctor', '--json', '--config', copy], {env: {...process.env, CI: 'true'}}).then(
-        (x) => ({code: 0, stdout: x.stdout}),
-        (e: {code: number; stdout: string}) => ({code: e.code, stdout: e.stdout}),
-      )
+      const r = await infra(['doctor', '--json'], copy)
       const ms = Date.now() - t0
       expect(r.code).toBe(1)
       const out = JSON.parse(r.stdout) as {checks: Row[]}
@@ -238,7 +218,7 @@ describe('infra doctor on the lab', () => {
         expect(out.code).toBe(1)
         expect(failing(out)).toEqual(['web1/firewall'])
         expect(fixOf(out, 'web1', 'firewall')).toMatch(/infra provision/)
-        const text = await cli(['doctor', '--host', 'web1'])
+        const text = await infra(['doctor', '--host', 'web1'], config)
         expect(text.code).toBe(1)
         expect(text.stdout).toMatch(/^[ \t]+-[ \t]+tcp dport 8080 accept$/m)
       },
@@ -255,7 +235,7 @@ describe('infra doctor on the lab', () => {
         expect(fixOf(out, 'web2', 'firewall')).toContain('infra exec web2 -- systemctl reload nftables')
       },
       // provision compares files, not the live ruleset: the fix is the reload the check names.
-      () => cli(['exec', 'web2', '--', 'systemctl reload nftables']),
+      () => infra(['exec', 'web2', '--', 'systemctl reload nftables'], config),
     )
   })
 
@@ -329,7 +309,7 @@ describe('infra doctor on the lab', () => {
       },
       async () => {
         await labExec('web1', `ip addr del 198.51.100.77/32 dev ${iface}`, {allowFail: true})
-        await cli(['provision', '--yes'])
+        await infra(['provision', '--yes'], config)
       },
     )
   })
@@ -337,5 +317,5 @@ describe('infra doctor on the lab', () => {
 
 afterAll(async () => {
   // Leave the lab as provision wants it for the next file.
-  if (config) await cli(['provision', '--yes'])
+  if (config) await infra(['provision', '--yes'], config)
 })

@@ -9,21 +9,18 @@
  * Two clients on this machine's lab link: 198.51.100.1 and 198.51.100.2 (curl --interface).
  * Every flood loop is bounded (at most 30 requests) and targets only the bastion's public address.
  */
-import {execFile, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {generateKeyPairSync, type KeyObject, sign} from 'node:crypto'
 import {mkdir, readFile, rm, rmdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {ROOT_CLIENT2_ADDRESS, ROOT_PUBLIC_ADDRESS} from '../../src/lab/index.js'
 import {DEFAULT_PATHS} from '../../src/roles/render.js'
+import {infra, ROOT} from './helpers.js'
 
-const execFileP = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 const A = ROOT_PUBLIC_ADDRESS
 const B = ROOT_CLIENT2_ADDRESS
 const LIMITS = {requests: 10, window: '3s', banAfter: 5, banFor: '5s'}
@@ -41,19 +38,6 @@ let edgeConfig: string
 let siteOverride: string
 let PUBLIC: string
 let DOMAIN: string
-
-async function cli(config: string, args: string[], allowFail = false): Promise<{code: number; stdout: string; stderr: string}> {
-  const i = args.indexOf('--')
-  const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
-  try {
-    const r = await execFileP('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    if (!allowFail) throw new Error(`infra ${args.join(' ')} exited ${e.code}\n${e.stderr}\n${e.stdout}`)
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
 
 /** Status codes of `n` sequential HTTPS requests from one client address (one curl, keep-alive). */
 function codes(from: string, n: number): number[] {
@@ -99,27 +83,27 @@ beforeAll(async () => {
       auth: {alg: 'RS256', key: 'edge-jwt.pem', issuer: ISS, rules: [{path: '/private/', roles: ['admin']}]},
     }),
   )
-  await cli(edgeConfig, ['provision', '--yes'])
-  await cli(edgeConfig, [
+  await infra(['provision', '--yes'], edgeConfig, {exit: 0})
+  await infra([
     'exec',
     'web',
     '--',
     `mkdir -p ${WEB_ROOT}/private ${WEB_ROOT}/.well-known/acme-challenge && printf %s ${SECRET} > ${WEB_ROOT}/private/lab-secret.txt && printf %s ${TOKEN_BODY} > ${WEB_ROOT}/.well-known/acme-challenge/${TOKEN}`,
-  ])
+  ], edgeConfig, {exit: 0})
 }, 180_000)
 
 afterAll(async () => {
   if (!edgeConfig) return
-  await cli(edgeConfig, ['unban', B], true)
-  await cli(edgeConfig, ['unban', A], true)
-  await cli(edgeConfig, ['exec', 'web', '--', `rm -rf ${WEB_ROOT}/private ${WEB_ROOT}/.well-known`], true)
+  await infra(['unban', B], edgeConfig)
+  await infra(['unban', A], edgeConfig)
+  await infra(['exec', 'web', '--', `rm -rf ${WEB_ROOT}/private ${WEB_ROOT}/.well-known`], edgeConfig)
   // Back to the lab's own inventory (default limits) and nginx site for the next test files.
   if (siteOverride) {
     await rm(siteOverride, {force: true})
     // templates/nginx and templates/, unless something else is in them.
     for (const dir of [path.dirname(siteOverride), path.dirname(path.dirname(siteOverride))]) await rmdir(dir).catch(() => {})
   }
-  await cli(original, ['provision', '--yes'], true)
+  await infra(['provision', '--yes'], original)
   await rm(edgeConfig, {force: true})
   await rm(path.join(path.dirname(original), 'edge-jwt.pem'), {force: true})
 }, 180_000)
@@ -135,7 +119,7 @@ describe('flood limits on the lab', () => {
     expect(codes(A, 2)).toEqual([403, 403])
     expect(codes(B, 3)).toEqual([200, 200, 200])
 
-    const listed = JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout) as {address: string; source: string}[]
+    const listed = JSON.parse((await infra(['bans', '--json'], edgeConfig, {exit: 0})).stdout) as {address: string; source: string}[]
     expect(listed).toContainEqual(expect.objectContaining({address: A, source: 'auto'}))
 
     // banFor 5s, then the window (3s) drains: A is served again without anyone lifting the ban.
@@ -147,43 +131,43 @@ describe('flood limits on the lab', () => {
 describe('infra ban / unban / bans on the lab', () => {
   it('bans within a second, survives provision and a reload, and unbans within a second', async () => {
     // Whatever the flood test left (an automatic ban of A) is lifted by infra unban.
-    await cli(edgeConfig, ['unban', A], true)
+    await infra(['unban', A], edgeConfig)
     expect(codes(A, 1)).toEqual([200])
     expect(codes(B, 1)).toEqual([200])
-    const banned = JSON.parse((await cli(edgeConfig, ['ban', B, '--reason', 'lab test', '--json'])).stdout)
+    const banned = JSON.parse((await infra(['ban', B, '--reason', 'lab test', '--json'], edgeConfig, {exit: 0})).stdout)
     expect(banned).toEqual({address: B, until: null, reason: 'lab test'})
     const t = await waitFor('the ban to act', () => codes(B, 1)[0] === 403, 1000, 100)
     expect(t).toBeLessThan(1000)
     expect(codes(A, 1)).toEqual([200])
 
-    const list = JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)
+    const list = JSON.parse((await infra(['bans', '--json'], edgeConfig, {exit: 0})).stdout)
     expect(list).toContainEqual(expect.objectContaining({address: B, source: 'list', until: null, reason: 'lab test'}))
 
     // provision leaves the ban list alone (runtime data), and a reload re-reads it.
-    const prov = JSON.parse((await cli(edgeConfig, ['provision', '--yes', '--json'])).stdout)
+    const prov = JSON.parse((await infra(['provision', '--yes', '--json'], edgeConfig, {exit: 0})).stdout)
     expect(prov.failed).toEqual([])
     expect(codes(B, 1)).toEqual([403])
-    await cli(edgeConfig, ['exec', 'bastion', '--', 'systemctl reload haproxy'])
+    await infra(['exec', 'bastion', '--', 'systemctl reload haproxy'], edgeConfig, {exit: 0})
     await waitFor('HAProxy after the reload', () => codes(A, 1)[0] === 200, 5000)
     expect(codes(B, 1)).toEqual([403])
 
-    const un = JSON.parse((await cli(edgeConfig, ['unban', B, '--json'])).stdout)
+    const un = JSON.parse((await infra(['unban', B, '--json'], edgeConfig, {exit: 0})).stdout)
     expect(un).toEqual({address: B, listed: true, auto: false})
     const t2 = await waitFor('the unban to act', () => codes(B, 1)[0] === 200, 1000, 100)
     expect(t2).toBeLessThan(1000)
-    expect(JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)).toEqual([])
+    expect(JSON.parse((await infra(['bans', '--json'], edgeConfig, {exit: 0})).stdout)).toEqual([])
   }, 90_000)
 
   it('a ban with --for ends by itself (the prune timer on the bastion)', async () => {
-    await cli(edgeConfig, ['ban', B, '--for', '3s'])
+    await infra(['ban', B, '--for', '3s'], edgeConfig, {exit: 0})
     expect(codes(B, 1)).toEqual([403])
     const t = await waitFor('the ban to expire', () => codes(B, 1)[0] === 200, 25_000, 1000)
     expect(t).toBeGreaterThan(1000)
-    expect(JSON.parse((await cli(edgeConfig, ['bans', '--json'])).stdout)).toEqual([])
+    expect(JSON.parse((await infra(['bans', '--json'], edgeConfig, {exit: 0})).stdout)).toEqual([])
   }, 40_000)
 
   it('refuses a bad address with exit 2 without touching the bastion', async () => {
-    const r = await cli(edgeConfig, ['ban', 'not-an-address'], true)
+    const r = await infra(['ban', 'not-an-address'], edgeConfig)
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/"not-an-address" is not an IP address or network/)
   })

@@ -4,7 +4,7 @@
  * goes only to addresses of the lab's own namespaces, never off this machine.
  */
 import {execFile, spawnSync} from 'node:child_process'
-import {fileURLToPath} from 'node:url'
+import path from 'node:path'
 import {promisify} from 'node:util'
 import {inject} from 'vitest'
 
@@ -75,21 +75,52 @@ export function bannerFromNetns(netns: string, address: string, port: number, ti
 }
 
 const execFileP = promisify(execFile)
-const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+/** The repository's root folder. */
+export const ROOT = path.resolve(import.meta.dirname, '../..')
+/** The built CLI's entry point (`node BIN ARGS` is `infra ARGS`). */
+export const BIN = path.join(ROOT, 'bin/run.js')
+/** The environment the CLI runs with here: this process's as it is now, CI=true, no colour, and `extra`. */
+export function infraEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {...process.env, CI: 'true', NO_COLOR: '1', ...extra}
+}
+
+export interface InfraRun {
+  code: number
+  stdout: string
+  stderr: string
+  /** How long the command took, in ms. */
+  ms: number
+}
+
+export interface InfraOptions {
+  /** Variables added to the environment. */
+  env?: Record<string, string>
+  /** Kill the command after this many ms (none by default). */
+  timeoutMs?: number
+  /** The exit code expected: any other throws, with the command's output. Unset: never throws. */
+  exit?: number
+}
+
+/** `args` with `--config CONFIG` before a `--` separator, so it is never taken as part of a remote command. */
+export function withConfig(args: string[], config: string): string[] {
+  const i = args.indexOf('--')
+  return i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+}
 
 /**
- * `infra ARGS --config CONFIG` as a user runs it (the built CLI, CI=true, no colour); never throws:
- * the exit code, stdout and stderr. `--config` goes before a `--` separator, so it is never taken
- * as part of a remote command.
+ * `infra ARGS --config CONFIG` as a user runs it (the built CLI, CI=true, no colour): the exit
+ * code, stdout and stderr. It throws only when `opts.exit` is given and the exit code differs.
  */
-export async function infra(args: string[], config: string): Promise<{code: number; stdout: string; stderr: string}> {
-  const i = args.indexOf('--')
-  const argv = i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
+export async function infra(args: string[], config: string, opts: InfraOptions = {}): Promise<InfraRun> {
+  const t0 = Date.now()
+  let r: Omit<InfraRun, 'ms'>
   try {
-    const r = await execFileP('node', [BIN, ...argv], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
+    const out = await execFileP('node', [BIN, ...withConfig(args, config)], {env: infraEnv(opts.env), maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs})
+    r = {code: 0, stdout: out.stdout, stderr: out.stderr}
   } catch (error) {
     const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
+    r = {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
   }
+  if (opts.exit !== undefined && r.code !== opts.exit) throw new Error(`infra ${args.join(' ')} exited ${r.code}\n${r.stderr}\n${r.stdout}`)
+  return {...r, ms: Date.now() - t0}
 }

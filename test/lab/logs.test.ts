@@ -4,19 +4,16 @@
  * stops cleanly on Ctrl-C, `all` prefixes each line with its host, and a bad flag exits 2
  * without connecting to any host.
  */
-import {execFile, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import path from 'node:path'
-import {promisify} from 'node:util'
 import {beforeAll, describe, expect, inject, it} from 'vitest'
 
 import {loadInventory} from '../../src/inventory/load.js'
 import {labExec} from '../../src/lab/index.js'
+import {BIN, infra, infraEnv} from './helpers.js'
 
-const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
-const ENV = {...process.env, CI: 'true', NO_COLOR: '1'}
+/** Every `infra` command here is killed after 2 minutes. */
+const BOUNDED = {timeoutMs: 120_000}
 /** `TIME HOST UNIT[PID]: MESSAGE` */
 const LINE = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+) +([^\s:[]+)(?:\[(\d+)\])?: (.*)$/
 
@@ -27,17 +24,6 @@ let publicAddress: string
 let webNames: string[]
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function cli(args: string[]): Promise<{code: number; stdout: string; stderr: string; ms: number}> {
-  const t = Date.now()
-  try {
-    const r = await run('node', [BIN, ...args, '--config', config], {env: ENV, maxBuffer: 64 * 1024 * 1024, timeout: 120_000})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '', ms: Date.now() - t}
-  }
-}
 
 /** A path nobody else requests. */
 function uniquePath(what: string): string {
@@ -90,7 +76,7 @@ beforeAll(async () => {
   domain = loaded.inventory.domain
   publicAddress = loaded.inventory.bastion.publicAddress
   webNames = loaded.inventory.web.nodes.map((n) => n.name)
-  const p = await cli(['provision', '--yes'])
+  const p = await infra(['provision', '--yes'], config, BOUNDED)
   if (p.code !== 0) throw new Error(`provision failed:\n${p.stderr}`)
 })
 
@@ -99,7 +85,7 @@ describe('infra logs (lab)', () => {
     const probe = uniquePath('since')
     await requestOn('web1', probe)
     const out = await until(`${probe} in web1's nginx journal`, 15_000, async () => {
-      const r = await cli(['logs', 'web1', '--unit', 'nginx', '--since', '10m'])
+      const r = await infra(['logs', 'web1', '--unit', 'nginx', '--since', '10m'], config, BOUNDED)
       expect(r.code, r.stderr).toBe(0)
       return r.stdout.includes(probe) ? r : undefined
     })
@@ -112,14 +98,14 @@ describe('infra logs (lab)', () => {
     for (const l of out.stdout.trimEnd().split('\n')) expect(LINE.exec(l)?.[2], l).toBe('web1')
 
     // --grep: a fixed string, any case.
-    const g = await cli(['logs', 'web1', '--unit', 'nginx', '--since', '10m', '--grep', probe.toUpperCase()])
+    const g = await infra(['logs', 'web1', '--unit', 'nginx', '--since', '10m', '--grep', probe.toUpperCase()], config, BOUNDED)
     expect(g.code, g.stderr).toBe(0)
     const lines = g.stdout.trimEnd().split('\n')
     expect(lines.length).toBeGreaterThanOrEqual(1)
     for (const l of lines) expect(l).toContain(probe)
 
     // --json: NDJSON.
-    const j = await cli(['logs', 'web1', '--unit', 'nginx', '--since', '10m', '--grep', probe, '--json'])
+    const j = await infra(['logs', 'web1', '--unit', 'nginx', '--since', '10m', '--grep', probe, '--json'], config, BOUNDED)
     expect(j.code, j.stderr).toBe(0)
     const objects = j.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(objects.length).toBeGreaterThanOrEqual(1)
@@ -130,7 +116,7 @@ describe('infra logs (lab)', () => {
   })
 
   it('--follow streams a new request within seconds; Ctrl-C closes it, exit 0', async () => {
-    const child = spawn('node', [BIN, 'logs', 'web1', '--unit', 'nginx', '--follow', '--config', config], {env: ENV})
+    const child = spawn('node', [BIN, 'logs', 'web1', '--unit', 'nginx', '--follow', '--config', config], {env: infraEnv()})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -172,7 +158,7 @@ describe('infra logs (lab)', () => {
     await requestOn('web1', probe)
     const width = Math.max(bastionName.length, ...webNames.map((n) => n.length))
     const r = await until(`${probe} in all --unit haproxy --unit nginx`, 15_000, async () => {
-      const x = await cli(['logs', 'all', '--unit', 'haproxy', '--unit', 'nginx', '--since', '10m'])
+      const x = await infra(['logs', 'all', '--unit', 'haproxy', '--unit', 'nginx', '--since', '10m'], config, BOUNDED)
       expect(x.code, x.stderr).toBe(0)
       return x.stdout.includes(probe) ? x : undefined
     })
@@ -197,7 +183,7 @@ describe('infra logs (lab)', () => {
     expect(withProbe.some((l) => column(bastionName, 'haproxy').test(l)), withProbe.join('\n')).toBe(true)
 
     // --unit haproxy runs on the bastion only: the web nodes are left out, and said so.
-    const h = await cli(['logs', 'all', '--unit', 'haproxy', '-n', '20'])
+    const h = await infra(['logs', 'all', '--unit', 'haproxy', '-n', '20'], config, BOUNDED)
     expect(h.code, h.stderr).toBe(0)
     expect(h.stderr).toContain(`Leaving out ${webNames.join(', ')}: no haproxy there.`)
     const hl = h.stdout.trimEnd().split('\n').filter((l) => !l.startsWith(' '))
@@ -207,17 +193,17 @@ describe('infra logs (lab)', () => {
 
   it('a unit on the wrong host, or a bad --since, exits 2 without connecting', async () => {
     const before = await bastionLogins()
-    const bad = await cli(['logs', 'web1', '--since', 'yesterday-ish'])
+    const bad = await infra(['logs', 'web1', '--since', 'yesterday-ish'], config, BOUNDED)
     expect(bad.code).toBe(2)
     expect(bad.stdout).toBe('')
     expect(bad.stderr).toContain('--since "yesterday-ish": not a duration or a date and time')
     expect(bad.stderr).toContain('30s, 10m, 1h or 2d')
 
-    const wrong = await cli(['logs', bastionName, '--unit', 'nginx'])
+    const wrong = await infra(['logs', bastionName, '--unit', 'nginx'], config, BOUNDED)
     expect(wrong.code).toBe(2)
     expect(wrong.stderr).toContain(`--unit nginx: not on ${bastionName}`)
 
-    const unknown = await cli(['logs', 'web9', '--since', '10m'])
+    const unknown = await infra(['logs', 'web9', '--since', '10m'], config, BOUNDED)
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain('unknown host or target "web9"')
     expect(unknown.stderr).toContain(webNames.join(', '))
@@ -230,7 +216,7 @@ describe('infra logs (lab)', () => {
     const down = webNames[webNames.length - 1]
     await labExec(down, 'systemctl stop ssh.service ssh.socket 2>/dev/null; true', {allowFail: true})
     try {
-      const r = await cli(['logs', 'web', '-n', '3'])
+      const r = await infra(['logs', 'web', '-n', '3'], config, BOUNDED)
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(new RegExp(`Error: ${down}: `))
       expect(r.stderr).toContain(`Could not read 1 of ${webNames.length} hosts: ${down}`)

@@ -3,10 +3,9 @@
  * exporter and of every node exporter, the agents' own metrics after they run, `infra status`
  * (--json reflects a node stopped by hand at once; --watch redraws on a pseudo-terminal).
  */
-import {execFile, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {promisify} from 'node:util'
 import {beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse} from 'yaml'
 
@@ -15,10 +14,8 @@ import {labExec, labHostCgroup} from '../../src/lab/index.js'
 import {dashboardMetricNames, fleetDashboard} from '../../src/monitoring/dashboard.js'
 import {metricNamesOfExpr} from '../../src/monitoring/promql.js'
 import {ruleCases} from '../../src/monitoring/rules.js'
+import {BIN, infra} from './helpers.js'
 
-const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 
 let config: string
 let bastionName: string
@@ -26,16 +23,6 @@ let privateAddress: string
 let webNodes: {name: string; address: string; standby?: boolean}[]
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function cli(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run('node', [BIN, ...args, '--config', config], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
 
 async function onBastion(cmd: string): Promise<string> {
   const r = await labExec(bastionName, cmd, {timeoutMs: 30_000})
@@ -63,7 +50,7 @@ interface StatusJson {
   scaler: {paused: boolean} | null
 }
 async function status(): Promise<StatusJson> {
-  const r = await cli(['status', '--json'])
+  const r = await infra(['status', '--json'], config)
   expect(r.code, r.stderr).toBe(0)
   return JSON.parse(r.stdout) as StatusJson
 }
@@ -74,7 +61,7 @@ beforeAll(async () => {
   bastionName = inv.bastion.name
   privateAddress = inv.bastion.privateAddress
   webNodes = inv.web.nodes
-  const r = await cli(['provision', '--yes'])
+  const r = await infra(['provision', '--yes'], config)
   expect(r.code, r.stderr).toBe(0)
 }, 180_000)
 
@@ -127,14 +114,14 @@ describe('metrics, scraped for real through the bastion', () => {
 
     // A scale-up by hand is the scaler's own action: its counter goes up by one.
     const before = value(text, /^infra_agent_actions_total\{action="scale_up",agent="scaler"\}/)!
-    const up = await cli(['scale', 'up', '--yes'])
+    const up = await infra(['scale', 'up', '--yes'], config)
     expect(up.code, up.stderr).toBe(0)
     try {
       // Published as soon as the step by hand is done.
       const after = await scrape(`/nodes/${bastionName}/metrics`)
       expect(value(after, /^infra_agent_actions_total\{action="scale_up",agent="scaler"\}/)).toBe(before + 1)
     } finally {
-      const down = await cli(['scale', 'down', '--yes'])
+      const down = await infra(['scale', 'down', '--yes'], config)
       expect(down.code, down.stderr).toBe(0)
     }
   }, 120_000)
@@ -234,7 +221,7 @@ describe('infra status', () => {
   }, 40_000)
 
   it('--watch with --json is a usage error (exit 2), before connecting', async () => {
-    const r = await cli(['status', '--watch', '--json'])
+    const r = await infra(['status', '--watch', '--json'], config)
     expect(r.code).toBe(2)
     // With --json the error itself is JSON on stdout, as for every command.
     expect(JSON.parse(r.stdout).error).toMatchObject({code: 'EUSAGE', message: '--watch and --json cannot be used together'})

@@ -2,19 +2,15 @@
  * `infra provision` against the lab, from this machine as a client on the internet.
  * The lab (1 bastion + 2 active + 1 standby web nodes) is brought up once by global-setup.
  */
-import {execFile, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {cp, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {BASTION_INTERNET_ADDRESS, INTERNET_SERVER_ADDRESS, labExec, labNetExec} from '../../src/lab/index.js'
-import {infra} from './helpers.js'
+import {infra, ROOT} from './helpers.js'
 
-const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 const DOMAIN = 'example.test'
 /** The bastion's public address and web1's private address, read from the lab's inventory. */
 let PUBLIC: string
@@ -23,26 +19,9 @@ let WEB1: string
 let config: string
 let dir: string
 
-/** `--config` goes before a `--` separator, so it is never taken as part of a remote command. */
-function withConfig(args: string[]): string[] {
-  const i = args.indexOf('--')
-  return i === -1 ? [...args, '--config', config] : [...args.slice(0, i), '--config', config, ...args.slice(i)]
-}
-
-async function cli(args: string[], opts: {allowFail?: boolean} = {}): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run('node', [BIN, ...withConfig(args)], {env: {...process.env, CI: 'true', NO_COLOR: '1'}, maxBuffer: 64 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    if (!opts.allowFail) throw new Error(`infra ${args.join(' ')} exited ${e.code}\n${e.stderr}\n${e.stdout}`)
-    return {code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
-
 /** `infra exec HOST --json -- CMD` → that host's result. */
 async function onHost(host: string, cmd: string): Promise<{code: number; stdout: string; stderr: string}> {
-  const r = await cli(['exec', host, '--json', '--', cmd], {allowFail: true})
+  const r = await infra(['exec', host, '--json', '--', cmd], config)
   const rows = JSON.parse(r.stdout) as {host: string; code: number; stdout: string; stderr: string}[]
   return rows.find((x) => x.host === host)!
 }
@@ -85,7 +64,7 @@ describe('provision on a fresh lab', () => {
   let first: {code: number; stdout: string; stderr: string}
 
   beforeAll(async () => {
-    first = await cli(['provision', '--yes', '--json'], {allowFail: true})
+    first = await infra(['provision', '--yes', '--json'], config)
   })
 
   it('succeeds on every host', () => {
@@ -175,7 +154,7 @@ describe('provision on a fresh lab', () => {
   })
 
   it('hardens sshd on every host (effective config)', async () => {
-    const r = await cli(['exec', 'all', '--json', '--', "sshd -T | grep -E '^(passwordauthentication|permitrootlogin|kbdinteractiveauthentication) '"])
+    const r = await infra(['exec', 'all', '--json', '--', "sshd -T | grep -E '^(passwordauthentication|permitrootlogin|kbdinteractiveauthentication) '"], config, {exit: 0})
     for (const row of JSON.parse(r.stdout)) {
       expect(row.stdout, row.host).toContain('passwordauthentication no')
       expect(row.stdout, row.host).toContain('permitrootlogin without-password')
@@ -184,7 +163,7 @@ describe('provision on a fresh lab', () => {
   })
 
   it('a second provision changes nothing and says so', async () => {
-    const again = await cli(['provision', '--yes'])
+    const again = await infra(['provision', '--yes'], config, {exit: 0})
     expect(again.stderr).toMatch(/0 changes on 4 hosts/)
   })
 })
@@ -193,7 +172,7 @@ describe('templates the operator edits', () => {
   const overrides = () => path.join(dir, 'templates')
   afterAll(async () => {
     await rm(overrides(), {recursive: true, force: true})
-    await cli(['provision', '--yes'], {allowFail: true})
+    await infra(['provision', '--yes'], config)
   })
 
   it('--dry-run shows exactly the edited template diff and changes nothing', async () => {
@@ -203,7 +182,7 @@ describe('templates the operator edits', () => {
     const text = await readFile(path.join(overrides(), 'nginx/index.html.hbs'), 'utf8')
     await writeFile(path.join(overrides(), 'nginx/index.html.hbs'), text + '<!-- edited by the test -->\n')
     const before = await onHost('web1', 'sha256sum /var/www/infra/index.html')
-    const plan = await cli(['provision', '--dry-run'])
+    const plan = await infra(['provision', '--dry-run'], config, {exit: 0})
     expect(plan.stdout).toContain('+<!-- edited by the test -->')
     // exactly that change: one file on each web node, nothing on the bastion
     expect(plan.stdout.match(/^\+\+\+ /gm)?.length).toBe(3)
@@ -218,7 +197,7 @@ describe('templates the operator edits', () => {
     const src = await readFile(path.join(ROOT, 'src/templates/haproxy/haproxy.cfg.hbs'), 'utf8')
     await writeFile(path.join(overrides(), 'haproxy/haproxy.cfg.hbs'), src + '\nbackend broken\n    this-is-not-a-directive\n')
     const pid = await onHost('bastion', 'systemctl show -p MainPID --value haproxy')
-    const r = await cli(['provision', '--yes', '--host', 'bastion'], {allowFail: true})
+    const r = await infra(['provision', '--yes', '--host', 'bastion'], config)
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/haproxy\.cfg failed validation/)
     expect(r.stderr).toMatch(/this-is-not-a-directive/)
@@ -236,7 +215,7 @@ describe('templates the operator edits', () => {
     const cut = src.replace(/(iif lo accept\n)/, '$1        tcp dport 22 ct state new drop\n')
     expect(cut).not.toBe(src)
     await writeFile(path.join(overrides(), 'nftables/web.nft.hbs'), cut)
-    const r = await cli(['provision', '--yes', '--host', 'web2', '--confirm-timeout', '10s', '--json'], {allowFail: true})
+    const r = await infra(['provision', '--yes', '--host', 'web2', '--confirm-timeout', '10s', '--json'], config)
     expect(r.code).toBe(1)
     const web2 = JSON.parse(r.stdout).hosts[0]
     expect(web2.reverted).toBe(true)
@@ -252,7 +231,7 @@ describe('a first contact (no known_hosts beside the inventory yet)', () => {
   const fresh = () => path.join(dir, 'first-contact')
   afterAll(async () => {
     await rm(fresh(), {recursive: true, force: true})
-    await cli(['provision', '--yes'], {allowFail: true})
+    await infra(['provision', '--yes'], config)
   })
 
   it("pins every host and seeds the bastion agents' known_hosts in the same run: the next provision changes nothing", async () => {

@@ -22,26 +22,15 @@ import {routeGet, rootRoutes} from '../../src/lab/network.js'
 import {SshError} from '../../src/ssh/errors.js'
 import {Fleet} from '../../src/ssh/fleet.js'
 import {fingerprint} from '../../src/ssh/known-hosts.js'
+import {infra, ROOT} from './helpers.js'
 
 const run = promisify(execFile)
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BIN = path.join(ROOT, 'bin/run.js')
 
 let work: string
 let labConfig: string
 /** The copy of the lab inventory the tests use (own folder, own known_hosts). */
 let loaded: LoadedInventory
 let webNames: string[]
-
-async function cli(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  try {
-    const r = await run('node', [BIN, ...args], {env: {...process.env, NO_COLOR: '1'}, maxBuffer: 16 * 1024 * 1024})
-    return {code: 0, stdout: r.stdout, stderr: r.stderr}
-  } catch (error) {
-    const e = error as {code?: number; stdout?: string; stderr?: string}
-    return {code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
 
 /**
  * Write a copy of the lab inventory into its own folder, with the operator key as an absolute
@@ -81,7 +70,7 @@ afterAll(() => {
 
 describe('commands through the bastion', () => {
   it('infra exec runs on every web node and returns its hostname (CLI, --json)', async () => {
-    const r = await cli(['exec', 'web', '-c', loaded.path, '--json', '--', 'hostname'])
+    const r = await infra(['exec', 'web', '--json', '--', 'hostname'], loaded.path)
     expect(r.code, r.stderr).toBe(0)
     const rows = JSON.parse(r.stdout) as {host: string; code: number; stdout: string; stderr: string}[]
     expect(rows.map((x) => x.host)).toEqual(webNames)
@@ -97,13 +86,13 @@ describe('commands through the bastion', () => {
   })
 
   it('infra exec prints each line with its host as prefix, and hosts list shows the real fingerprints', async () => {
-    const r = await cli(['exec', 'all', '-c', loaded.path, '--', 'hostname'])
+    const r = await infra(['exec', 'all', '--', 'hostname'], loaded.path)
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toBe('') // every key was pinned by the previous test: nothing new to say
     const width = Math.max(...hostsOf(loaded.inventory).map((h) => h.name.length))
     for (const h of hostsOf(loaded.inventory)) expect(r.stdout).toContain(`${h.name.padEnd(width)} | ${h.name}\n`)
 
-    const list = await cli(['hosts', 'list', '-c', loaded.path, '--json'])
+    const list = await infra(['hosts', 'list', '--json'], loaded.path)
     expect(list.code).toBe(0)
     const hosts = JSON.parse(list.stdout) as {name: string; fingerprint: string | null}[]
     for (const h of hosts) expect(h.fingerprint, h.name).toBe(await hostFingerprint(h.name))
@@ -131,7 +120,7 @@ describe('commands through the bastion', () => {
   })
 
   it('infra ssh HOST -- CMD runs one command and passes its exit status', async () => {
-    const r = await cli(['ssh', webNames[0], '-c', loaded.path, '--', 'hostname; exit 3'])
+    const r = await infra(['ssh', webNames[0], '--', 'hostname; exit 3'], loaded.path)
     expect(r.code).toBe(3)
     expect(r.stdout).toBe(`${webNames[0]}\n`)
   })
@@ -155,7 +144,7 @@ describe('host key pinning', () => {
   it('a swapped host key is refused with both fingerprints; hosts forget lets the new key in', async () => {
     const node = webNames.at(-1)!
     // Make sure the current key is pinned in our copy.
-    expect((await cli(['exec', node, '-c', loaded.path, '--', 'true'])).code).toBe(0)
+    expect((await infra(['exec', node, '--', 'true'], loaded.path)).code).toBe(0)
     const oldFp = await hostFingerprint(node)
     await labExec(node, 'rm -rf /root/infs-hostkeys && mkdir /root/infs-hostkeys && cp -a /etc/ssh/ssh_host_* /root/infs-hostkeys/')
     try {
@@ -173,7 +162,7 @@ describe('host key pinning', () => {
       expect((err as SshError).message).toContain(`presented ssh-ed25519 ${newFp}`)
 
       // Through the CLI: exit 1, the message and the command to accept the change.
-      const refused = await cli(['exec', node, '-c', loaded.path, '--', 'hostname'])
+      const refused = await infra(['exec', node, '--', 'hostname'], loaded.path)
       expect(refused.code).toBe(1)
       expect(refused.stderr).toContain('has CHANGED')
       expect(refused.stderr).toContain(oldFp)
@@ -181,13 +170,13 @@ describe('host key pinning', () => {
       expect(refused.stderr).toContain(`infra hosts forget ${node}`)
       expect(refused.stdout).toBe('')
 
-      const forget = await cli(['hosts', 'forget', node, '-c', loaded.path])
+      const forget = await infra(['hosts', 'forget', node], loaded.path)
       expect(forget.code).toBe(0)
       expect(forget.stderr).toContain(oldFp)
-      const again = await cli(['exec', node, '-c', loaded.path, '--json', '--', 'hostname'])
+      const again = await infra(['exec', node, '--json', '--', 'hostname'], loaded.path)
       expect(again.code, again.stderr).toBe(0)
       expect(JSON.parse(again.stdout)[0].stdout).toBe(`${node}\n`)
-      const list = JSON.parse((await cli(['hosts', 'list', '-c', loaded.path, '--json'])).stdout) as {name: string; fingerprint: string}[]
+      const list = JSON.parse((await infra(['hosts', 'list', '--json'], loaded.path)).stdout) as {name: string; fingerprint: string}[]
       expect(list.find((h) => h.name === node)!.fingerprint).toBe(newFp)
     } finally {
       await labExec(node, 'rm -f /etc/ssh/ssh_host_* && cp -a /root/infs-hostkeys/ssh_host_* /etc/ssh/ && rm -rf /root/infs-hostkeys && systemctl restart ssh')
@@ -201,16 +190,16 @@ describe('host key pinning', () => {
     const b = loaded.inventory.bastion
     const right = await hostFingerprint(b.name)
     const wrong = await hostFingerprint(webNames[0])
-    expect((await cli(['hosts', 'trust', b.name, wrong, '-c', file])).code).toBe(0)
-    const refused = await cli(['exec', b.name, '-c', file, '--', 'hostname'])
+    expect((await infra(['hosts', 'trust', b.name, wrong], file)).code).toBe(0)
+    const refused = await infra(['exec', b.name, '--', 'hostname'], file)
     expect(refused.code).toBe(1)
     expect(refused.stdout).toBe('')
     expect(refused.stderr).toContain(`presented host key ssh-ed25519 ${right}, which is not the fingerprint trusted with \`infra hosts trust ${b.name}\` (${wrong}`)
     expect(readFileSync(known, 'utf8')).not.toMatch(/ssh-ed25519 AAAA/)
 
-    expect((await cli(['hosts', 'forget', b.name, '-c', file])).code).toBe(0)
-    expect((await cli(['hosts', 'trust', b.name, right, '-c', file])).code).toBe(0)
-    const ok = await cli(['exec', b.name, '-c', file, '--', 'hostname'])
+    expect((await infra(['hosts', 'forget', b.name], file)).code).toBe(0)
+    expect((await infra(['hosts', 'trust', b.name, right], file)).code).toBe(0)
+    const ok = await infra(['exec', b.name, '--', 'hostname'], file)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain(b.name)
     expect(ok.stderr).toContain(`${b.name}: pinned new host key ssh-ed25519 ${right} in ${known} (it matches the fingerprint trusted with \`infra hosts trust\`)`)
@@ -220,7 +209,7 @@ describe('host key pinning', () => {
   })
 
   it('hosts forget with an unknown name exits 2', async () => {
-    const r = await cli(['hosts', 'forget', 'nosuchhost', '-c', loaded.path])
+    const r = await infra(['hosts', 'forget', 'nosuchhost'], loaded.path)
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('unknown host "nosuchhost"')
   })
@@ -235,7 +224,7 @@ describe('errors', () => {
       doc.setIn(['ssh', 'parallel'], 1)
     })
     const t = Date.now()
-    const r = await cli(['exec', 'all', '-c', file, '--json', '--', 'hostname'])
+    const r = await infra(['exec', 'all', '--json', '--', 'hostname'], file)
     const elapsed = Date.now() - t
     expect(r.code).toBe(1)
     const rows = JSON.parse(r.stdout) as {host: string; code: number | null; error?: {kind: string; message: string}}[]
@@ -257,7 +246,7 @@ describe('errors', () => {
       doc.setIn(['web', 'nodes', 0, 'address'], '10.42.0.250')
       doc.setIn(['ssh', 'connectTimeout'], '2s')
     })
-    const r = await cli(['exec', webNames[0], '-c', file, '--json', '--', 'hostname'])
+    const r = await infra(['exec', webNames[0], '--json', '--', 'hostname'], file)
     expect(r.code).toBe(1)
     const [row] = JSON.parse(r.stdout) as {host: string; error?: {kind: string; message: string}}[]
     expect(row.error?.kind).toBe('timeout')
@@ -274,7 +263,7 @@ describe('errors', () => {
     doc.setIn(['ssh', 'privateKey'], './id_other')
     writeFileSync(file, doc.toString())
     const wrong = await loadInventory(file)
-    const r = await cli(['exec', 'all', '-c', file, '--json', '--', 'true'])
+    const r = await infra(['exec', 'all', '--json', '--', 'true'], file)
     expect(r.code).toBe(1)
     const rows = JSON.parse(r.stdout) as {host: string; error?: {kind: string; message: string; hint?: string}}[]
     const fp = fingerprint(Buffer.from(readFileSync(key + '.pub', 'utf8').split(' ')[1], 'base64'))
@@ -358,7 +347,7 @@ describe('sshd as ssh-audit sees it, and the first contact (provision)', () => {
 
   afterAll(async () => {
     // Leave the bastion hardened (a later provision of the lab's own inventory would do it too).
-    if (!hardened) await cli(['provision', '--yes', '-c', inventoryCopy('restore')])
+    if (!hardened) await infra(['provision', '--yes'], inventoryCopy('restore'))
   })
 
   it('a fingerprint in ssh.hostKeys that the bastion does not have: provision exits 1 before it logs in, and nothing changes', async () => {
@@ -367,7 +356,7 @@ describe('sshd as ssh-audit sees it, and the first contact (provision)', () => {
     const file = inventoryCopy('hostkeys-wrong', (doc) => doc.setIn(['ssh', 'hostKeys'], doc.createNode({[bastion()]: [wrong]})))
     const seen = await hostFingerprint(bastion())
     const since = Math.floor(Date.now() / 1000) - 1
-    const r = await cli(['provision', '--yes', '-c', file])
+    const r = await infra(['provision', '--yes'], file)
     expect(r.code, r.stdout + r.stderr).toBe(1)
     const out = r.stdout + r.stderr
     expect(out).toContain(`${bastion()}: ${loaded.inventory.bastion.publicAddress}:22 presented host key ssh-ed25519 ${seen}, which is not in ssh.hostKeys.${bastion()}`)
@@ -394,7 +383,7 @@ describe('sshd as ssh-audit sees it, and the first contact (provision)', () => {
     const file = inventoryCopy('hostkeys-right', (doc) => doc.setIn(['ssh', 'hostKeys'], doc.createNode(fps)))
     const known = path.join(path.dirname(file), 'known_hosts')
     rmSync(known, {force: true}) // a retry starts from no pin too
-    const r = await cli(['provision', '--yes', '-c', file])
+    const r = await infra(['provision', '--yes'], file)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     hardened = true
     expect(r.stderr).toContain(`${bastion()}: pinned new host key ssh-ed25519 ${fps[bastion()]![0]} in ${known} (it matches ssh.hostKeys.${bastion()})`)
@@ -407,7 +396,7 @@ describe('sshd as ssh-audit sees it, and the first contact (provision)', () => {
     expect(await hostFingerprint(bastion())).toBe(fps[bastion()]![0]) // never replaced
 
     // A re-run: the same pins match (no "host key changed", no new pin), and nothing about sshd or host keys changes.
-    const again = await cli(['provision', '--yes', '--json', '-c', file])
+    const again = await infra(['provision', '--yes', '--json'], file)
     expect(again.code, again.stderr).toBe(0)
     const result = JSON.parse(again.stdout) as {totalChanges: number; failed: string[]; hosts: {host: string; changes: string[]}[]}
     expect(result.failed).toEqual([])

@@ -25,27 +25,16 @@ import {factScript} from '../../src/plan/facts.js'
 import {readAlertSecrets} from '../../src/tasks/provision/prepare.js'
 import {type AgentsContext, agentBastionFiles, agentKeyCommand, renderAgentKnownHosts, renderAgentsLib} from '../../src/roles/agents.js'
 import {desiredState} from '../../src/roles/render.js'
-import {context, fileAt, hostsByName, inventory, requireTool, tempDir} from './render-helpers.js'
+import {context, EDGE_FLEET, fileAt, hostsByName, inventory, requireTool, tempDir} from './render-helpers.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const execFileP = promisify(execFile)
 const dir = tempDir('infra-agents-secrets-')
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-const BASE_INPUT = {
-  domain: 'example.com',
-  bastion: {name: 'edge', publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
-  web: {
-    nodes: [
-      {name: 'web1', address: '10.10.0.11'},
-      {name: 'web2', address: '10.10.0.12'},
-      {name: 'web3', address: '10.10.0.13', standby: true},
-    ],
-  },
-}
 const USER = "o'brien+alerts@example.com"
 const inv = inventory({
-  ...BASE_INPUT,
+  ...EDGE_FLEET,
   alerts: {email: 'ops@example.com', webhookEnv: 'INFRA_TEST_WEBHOOK', smtp: {url: 'smtp://203.0.113.50:2525', user: USER, passwordEnv: 'INFRA_TEST_SMTP_PASSWORD'}},
 })
 const hosts = hostsByName(inv)
@@ -109,7 +98,7 @@ describe('alerts.webhookEnv: the URL only in a 600 file', () => {
     expect(lib).toMatch(/^ALERT_WEBHOOK_FILE=\/etc\/infra\/alert-webhook$/m)
     expect(lib).not.toMatch(/^ALERT_WEBHOOK=/m)
     // No webhookEnv: no secret file, no webhook.
-    const plain = inventory(BASE_INPUT)
+    const plain = inventory(EDGE_FLEET)
     expect(agentBastionFiles(context(plain)).map((f) => f.path)).not.toContain(AGENT_PATHS.webhookSecret)
     expect(renderAgentsLib(context(plain))).toContain("ALERT_WEBHOOK_FILE=''")
   })
@@ -132,7 +121,7 @@ describe('alerts.webhookEnv: the URL only in a 600 file', () => {
 
   it('reads the URL and the SMTP password from the environment; unset, empty or malformed is a ConfigError naming the key and variable, never the value', () => {
     expect(readAlertSecrets(inv, {INFRA_TEST_WEBHOOK: HOOK, INFRA_TEST_SMTP_PASSWORD: PASSWORD})).toEqual({alertWebhook: HOOK, smtpPassword: PASSWORD})
-    expect(readAlertSecrets(inventory(BASE_INPUT), {})).toEqual({})
+    expect(readAlertSecrets(inventory(EDGE_FLEET), {})).toEqual({})
     const fails = (env: Record<string, string>, message: RegExp, secret?: string) => {
       let err: unknown
       try {
@@ -353,7 +342,7 @@ describe("the agents' known_hosts", () => {
     expect(text).toMatch(/^# web3 10\.10\.0\.13: not pinned yet/m)
     expect(fileAt(agentBastionFiles(context(inv)), AGENT_PATHS.knownHosts)).toMatchObject({mode: 0o644, owner: 'root'})
     // On another SSH port: [address]:port, and only the pins for that port.
-    const on2222 = inventory({...BASE_INPUT, ssh: {port: 2222}})
+    const on2222 = inventory({...EDGE_FLEET, ssh: {port: 2222}})
     const other = renderAgentKnownHosts({...context(on2222), operatorKnownHosts: pins}).split('\n').filter((l) => l && !l.startsWith('#'))
     expect(other).toEqual([`[10.10.0.11]:2222 ${k.other}`])
     // No pins file yet (a first provision): every node is "not pinned yet".

@@ -12,21 +12,13 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {agentAuthorizedKey, agentBastionFiles, agentKeyCommand, agentWebFiles, parseAgentPublicKey, renderPolicy} from '../../src/roles/agents.js'
 import {sha256} from '../../src/host/hash.js'
 import {desiredState, renderSshd} from '../../src/roles/render.js'
-import {context, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir} from './render-helpers.js'
+import {context, EDGE_FLEET, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir} from './render-helpers.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
 
 const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0mGqG7ynDzCjCk4bDbMJq9xQ2m7u0dD2b3c4e5f6g infra-agents@bastion'
 
 const inv = inventory({
-  domain: 'example.com',
-  bastion: {name: 'edge', publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
-  web: {
-    nodes: [
-      {name: 'web1', address: '10.10.0.11'},
-      {name: 'web2', address: '10.10.0.12'},
-      {name: 'web3', address: '10.10.0.13', standby: true},
-    ],
-  },
+  ...EDGE_FLEET,
   healing: {every: '10s', attempts: 2},
   scaling: {cpuPercent: 75, sustainFor: '20s', recheckEvery: '30s'},
   alerts: {email: 'ops@example.com', webhookEnv: 'INFRA_TEST_WEBHOOK', smtp: {url: 'smtp://203.0.113.50:2525', user: 'infra'}},

@@ -10,16 +10,14 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {confirmTimeoutSeconds} from '../../src/tasks/provision/render.js'
-import type {HostSpec} from '../../src/inventory/schema.js'
 import {EXIT} from '../../src/lib/errors.js'
 import {PENDING_REASON, planHost} from '../../src/plan/diff.js'
 import {factScript, parseFacts} from '../../src/plan/facts.js'
 import {holderIsGone, lockedMessage} from '../../src/tasks/provision/lock.js'
 import {applyScript, confirmScript, KEEP_RUNS, LOCKED_EXIT, parseApplyOutput} from '../../src/plan/script.js'
 import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+import {desiredFile, factsOnThisMachine, WEB1 as host} from './fixtures/facts.js'
 import {positionsIn} from './render-helpers.js'
-
-const host: HostSpec = {name: 'web1', role: 'web', address: '10.42.0.11', privateAddress: '10.42.0.11', standby: false}
 
 let root: string
 let sd: string
@@ -32,7 +30,7 @@ beforeEach(() => {
 afterEach(() => rmSync(root, {recursive: true, force: true}))
 
 function file(rel: string, content: string, extra: Partial<DesiredFile> = {}): DesiredFile {
-  return {path: path.join(root, 'etc', rel), content, mode: 0o644, owner: 'root', group: 'root', ...extra}
+  return desiredFile(path.join(root, 'etc', rel), content, extra)
 }
 
 /** A fresh run id in the shape provision makes them (sortable time, random suffix). */
@@ -44,8 +42,7 @@ function runId(): string {
 /** Facts read for real by the fact script, the plan, then the apply script run by bash. */
 function apply(files: DesiredFile[], opts: {run?: string; holder?: string; services?: HostDesiredState['services']; takeOver?: string} = {}) {
   const desired: HostDesiredState = {host, packages: [], files, services: opts.services ?? []}
-  const facts = parseFacts(spawnSync('bash', ['-s'], {input: factScript(desired), encoding: 'utf8'}).stdout)
-  const plan = planHost(desired, facts)
+  const plan = planHost(desired, factsOnThisMachine(desired).facts)
   const run = opts.run ?? runId()
   const script = applyScript(plan, {runId: run, guardSeconds: 30, stateDir: sd, holder: opts.holder ?? 'tester@here pid 1', ...(opts.takeOver ? {takeOver: opts.takeOver} : {})})
   const r = spawnSync('bash', ['-s'], {input: script, encoding: 'utf8'})
@@ -125,7 +122,7 @@ describe('the host lock', () => {
     // The first run's validator takes 3 s: the second starts meanwhile.
     const slow = file('slow.conf', 'x\n', {validate: 'sleep 3'})
     const desired: HostDesiredState = {host, packages: [], files: [slow], services: []}
-    const plan = planHost(desired, parseFacts(spawnSync('bash', ['-s'], {input: factScript(desired), encoding: 'utf8'}).stdout))
+    const plan = planHost(desired, factsOnThisMachine(desired).facts)
     const first = runId()
     const child = spawn('bash', ['-s'], {stdio: ['pipe', 'pipe', 'inherit']})
     let firstOut = ''

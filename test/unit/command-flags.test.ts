@@ -3,24 +3,11 @@
  * confirm window too short to confirm in, is a usage error (exit 2) before any host is contacted
  * (the inventory path does not even exist here).
  */
-import {captureOutput} from '@oclif/test'
-import path from 'node:path'
-import {afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import Exec from '../../src/commands/exec.js'
 import Provision from '../../src/commands/provision.js'
-
-const root = path.resolve(import.meta.dirname, '../..')
-
-async function run(cmd: typeof Exec | typeof Provision, argv: string[]): Promise<{err: string; code: number}> {
-  const r = await captureOutput(() => (cmd as typeof Exec).run(argv, root))
-  if (r.error) throw r.error
-  return {err: r.stderr, code: Number(process.exitCode ?? 0)}
-}
-
-afterEach(() => {
-  process.exitCode = undefined
-})
+import {runCommand as run} from './command-helpers.js'
 
 describe('duration flags', () => {
   it('exec --timeout above 24h is refused (Node would fire the timer at once)', async () => {

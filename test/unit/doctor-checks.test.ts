@@ -12,96 +12,39 @@ import {HOST_CHECKS, normalizeRuleset, runHostChecks} from '../../src/checks/hos
 import {renderReport} from '../../src/checks/report.js'
 import {CHECK_IDS, doctorExitCode, summarize, validateSelection} from '../../src/checks/judge.js'
 import {DEFAULT_THRESHOLDS, type HostCheckContext, type Verdict} from '../../src/checks/types.js'
-import {hostsOf, inventorySchema} from '../../src/inventory/schema.js'
+import {hostsOf} from '../../src/inventory/schema.js'
 import {sha256} from '../../src/host/hash.js'
 import type {HostDesiredState} from '../../src/plan/types.js'
 import {SSHD_ALGORITHMS} from '../../src/roles/common.js'
+import {
+  BASTION as bastionHost,
+  brokenDoctorFacts as broken,
+  desiredFile,
+  desiredState,
+  DOCTOR_NOW as NOW,
+  FLEET as inventory,
+  healthyDoctorFacts as healthy,
+  NFT,
+  RULES,
+  sshdT,
+  WEB1 as web1,
+  WEB2 as web2,
+} from './fixtures/facts.js'
 import {AGENT_PATHS} from '../../src/host/paths.js'
-
-const NOW = 1_800_000_000
-const inventory = inventorySchema.parse({
-  domain: 'example.test',
-  aliases: ['www.example.test'],
-  bastion: {publicAddress: '198.51.100.10', privateAddress: '10.42.0.1'},
-  web: {nodes: [{name: 'web1', address: '10.42.0.11'}, {name: 'web2', address: '10.42.0.12', standby: true}]},
-})
-const [bastionHost, web1, web2] = hostsOf(inventory)
-const NFT = 'table inet filter {\n}\n'
-const RULES = 'table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n'
 
 function desired(host = bastionHost, withAgents = true): HostDesiredState {
   const files = [
-    {path: '/etc/nftables.conf', content: NFT, mode: 0o755, owner: 'root', group: 'root'},
-    ...(host.role === 'bastion' ? [{path: '/etc/haproxy/certs/example.test.pem', content: 'x', mode: 0o600, owner: 'root', group: 'root', secret: true}] : []),
-    ...(host.role === 'bastion' && withAgents ? [{path: AGENT_PATHS.cron, content: '* * * * * root x\n', mode: 0o644, owner: 'root', group: 'root'}] : []),
+    desiredFile('/etc/nftables.conf', NFT, {mode: 0o755}),
+    ...(host.role === 'bastion' ? [desiredFile('/etc/haproxy/certs/example.test.pem', 'x', {mode: 0o600, secret: true})] : []),
+    ...(host.role === 'bastion' && withAgents ? [desiredFile(AGENT_PATHS.cron, '* * * * * root x\n')] : []),
   ]
-  return {host, packages: [], files, services: []}
-}
-
-function sshdT(over: Record<string, string> = {}): Map<string, string> {
-  return new Map(
-    Object.entries({
-      passwordauthentication: 'no',
-      kbdinteractiveauthentication: 'no',
-      permitemptypasswords: 'no',
-      permitrootlogin: 'without-password',
-      pubkeyauthentication: 'yes',
-      kexalgorithms: SSHD_ALGORITHMS.kex.join(','),
-      ciphers: SSHD_ALGORITHMS.ciphers.join(','),
-      macs: SSHD_ALGORITHMS.macs.join(','),
-      hostkeyalgorithms: SSHD_ALGORITHMS.hostKeys.join(','),
-      ...over,
-    }),
-  )
-}
-
-function healthy(role: 'bastion' | 'web' = 'bastion'): DoctorFacts {
-  const paths = new Map<string, {exists: boolean; executable: boolean; mtime?: number; content?: string}>([
-    [AGENT_PATHS.cron, {exists: true, executable: false, mtime: NOW - 3600, content: '#'}],
-    [AGENT_PATHS.healthcheck, {exists: true, executable: true, mtime: NOW - 3600, content: '#!'}],
-    [AGENT_PATHS.scaler, {exists: true, executable: true, mtime: NOW - 3600, content: '#!'}],
-    [AGENT_PATHS.healthcheckHeartbeat, {exists: true, executable: false, mtime: NOW - 30, content: String(NOW - 30)}],
-    [AGENT_PATHS.scalerHeartbeat, {exists: true, executable: false, mtime: NOW - 40, content: String(NOW - 40)}],
-    [AGENT_PATHS.scalerPaused, {exists: false, executable: false}],
-  ])
-  return {
-    os: {id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)'},
-    time: NOW,
-    addresses: role === 'bastion' ? [{iface: 'eth0', address: '198.51.100.10', prefix: 24}, {iface: 'eth1', address: '10.42.0.1', prefix: 24}] : [{iface: 'eth0', address: '10.42.0.11', prefix: 24}],
-    sshd: sshdT(),
-    services: new Map(role === 'bastion' ? [['nftables', 'active'], ['haproxy', 'active']] : [['nftables', 'active'], ['nginx', 'active']]),
-    nftFileSha: sha256(NFT),
-    nftFile: NFT,
-    nftLive: RULES,
-    nftFromFile: RULES,
-    diskUsedPercent: 23,
-    memTotalKb: 1_000_000,
-    memAvailableKb: 600_000,
-    load1: 0.3,
-    cpus: 2,
-    unattendedPeriodic: '1',
-    unattendedInstalled: true,
-    haproxyCheck: {code: 0, output: 'Configuration file is valid'},
-    stat: [
-      {backend: 'web', server: 'web1', status: 'UP'},
-      {backend: 'web', server: 'web2', status: 'MAINT'},
-    ],
-    cert: {notAfter: new Date((NOW + 200 * 86_400) * 1000).toUTCString(), san: ['example.test', 'www.example.test']},
-    paths,
-    healthCode: 200,
-  }
+  return desiredState(host, {files})
 }
 
 function judge(id: string, facts: DoctorFacts, over: Partial<HostCheckContext> = {}): Verdict {
   const host = over.host ?? (HOST_CHECKS.find((c) => c.id === id)!.roles.includes('bastion') ? bastionHost : web1)
   const ctx: HostCheckContext = {inventory, host, desired: desired(host), facts, localTime: NOW, thresholds: DEFAULT_THRESHOLDS, ...over}
   return runHostChecks(ctx, new Set([id]))[0].verdict
-}
-
-function broken(role: 'bastion' | 'web', change: (f: DoctorFacts) => void): DoctorFacts {
-  const f = healthy(role)
-  change(f)
-  return f
 }
 
 describe('host checks on a healthy host', () => {

@@ -1,22 +1,9 @@
 /** infra ban / unban / bans refuse bad input with exit 2 before touching any host. */
-import {captureOutput} from '@oclif/test'
-import path from 'node:path'
-import {afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import Ban from '../../src/commands/ban.js'
 import Unban from '../../src/commands/unban.js'
-
-const root = path.resolve(import.meta.dirname, '../..')
-
-async function run(cmd: typeof Ban | typeof Unban, argv: string[]): Promise<{err: string; code: number}> {
-  const r = await captureOutput(() => (cmd as typeof Ban).run(argv, root))
-  if (r.error) throw r.error
-  return {err: r.stderr, code: Number(process.exitCode ?? 0)}
-}
-
-afterEach(() => {
-  process.exitCode = undefined
-})
+import {runCommand as run} from './command-helpers.js'
 
 describe('ban and unban input', () => {
   it('refuse something that is not an address or network (exit 2)', async () => {

@@ -1,8 +1,9 @@
 /**
- * A throwaway network namespace (`inft-<pid>-<tag>`) running the rendered HAProxy config in front
- * of a tiny Node backend (HTTP echo of the request headers, /healthz, and a WebSocket echo), for
- * the edge tests. Client addresses live on the namespace's loopback; curl binds to one of them
- * with --interface. Nothing leaves the namespace.
+ * Throwaway network namespaces (`inft-<pid>-<tag>`) for the tests that run real servers: the
+ * rendered HAProxy config in front of the web nodes (by default a tiny Node backend: HTTP echo of
+ * the request headers, /healthz, and a WebSocket echo; render-live.test.ts brings real nginx
+ * nodes). Client addresses live on the namespace's loopback; curl binds to one of them with
+ * --interface. Nothing leaves the namespace.
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
@@ -10,7 +11,7 @@ import net from 'node:net'
 
 import type {Inventory} from '../../src/inventory/schema.js'
 import {desiredState, type HostPaths, type RenderContext} from '../../src/roles/render.js'
-import {context, hostsByName, requireTool, run, tempDir, until, writeInside} from './render-helpers.js'
+import {context, haproxyPaths, hostsByName, requireTool, run, type RunResult, tempDir, until, writeInside} from './render-helpers.js'
 
 export {until} from './render-helpers.js'
 
@@ -61,7 +62,7 @@ function killNamespace(name: string): void {
   run(['ip', 'netns', 'del', name])
 }
 
-/** Namespaces of this harness left by a run that died (its pid is gone). */
+/** Namespaces of this tag left by a run that died (its pid is gone). */
 function cleanStale(tag: string): void {
   const list = spawnSync('ip', ['netns', 'list'], {encoding: 'utf8'}).stdout ?? ''
   for (const name of list.split('\n').map((l) => l.split(' ')[0]!)) {
@@ -75,57 +76,90 @@ function cleanStale(tag: string): void {
   }
 }
 
+/** A throwaway network namespace with addresses on its loopback, and the processes started in it. */
+export interface Namespace {
+  ns: string
+  /** Run a command inside the namespace (waits for it). */
+  inNs(argv: string[]): RunResult
+  /** Start a long-running process inside the namespace; `onErr` gets its stderr as it comes. */
+  start(argv: string[], name: string, onErr?: (s: string) => void): ChildProcess
+  /** Stop what was started, kill anything left in the namespace, delete it. */
+  stop(): void
+}
+
 /**
- * Start HAProxy with the bastion's rendered files and one backend per active web node, in a new
- * namespace holding the inventory's addresses plus `clients`.
+ * A new namespace `inft-<pid>-<tag>` (one left by a dead run of the same tag is removed first),
+ * its loopback up and carrying `addresses` (/32 each).
  */
-export async function startEdge(
-  tag: string,
-  inv: Inventory,
-  clients: string[],
-  extra: Partial<RenderContext> = {},
-  opts: {
-    /** Change the rendered haproxy.cfg before HAProxy starts (e.g. a low maxconn, to make starvation observable). */
-    patchConfig?: (cfg: string) => string
-  } = {},
-): Promise<Harness> {
-  for (const [bin, pkg] of [['haproxy', 'haproxy'], ['curl', 'curl'], ['socat', 'socat']]) requireTool(bin!, pkg!)
+export function throwawayNamespace(tag: string, addresses: Iterable<string> = []): Namespace {
   cleanStale(tag)
   const ns = `inft-${process.pid}-${tag}`
-  const dir = tempDir(`infra-${tag}-`)
   const children: ChildProcess[] = []
   const inNs = (argv: string[]) => run(['ip', 'netns', 'exec', ns, ...argv])
   run(['ip', 'netns', 'del', ns])
   const add = run(['ip', 'netns', 'add', ns])
-  if (add.code !== 0) throw new Error(`ip netns add: ${add.output}`)
+  if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.output}`)
   inNs(['ip', 'link', 'set', 'lo', 'up'])
-  for (const a of new Set([inv.bastion.publicAddress, inv.bastion.privateAddress, ...inv.web.nodes.map((n) => n.address), ...clients])) {
+  for (const a of new Set(addresses)) {
     const r = inNs(['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo'])
     if (r.code !== 0) throw new Error(`ip addr add ${a}: ${r.output}`)
   }
-  let log = ''
-  const start = (argv: string[], name: string, onErr?: (s: string) => void) => {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: ['ignore', 'ignore', 'pipe']})
-    child.stderr!.on('data', (d) => (onErr ? onErr(String(d)) : undefined))
-    child.on('exit', (code) => {
-      if (code && !child.killed) console.error(`${name} exited ${code}`)
-    })
-    children.push(child)
-    return child
+  return {
+    ns,
+    inNs,
+    start(argv, name, onErr) {
+      const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: ['ignore', 'ignore', 'pipe']})
+      let err = ''
+      child.stderr!.on('data', (d) => {
+        err += String(d)
+        onErr?.(String(d))
+      })
+      child.on('exit', (code) => {
+        if (code && !child.killed) console.error(`${name} exited ${code}:\n${err}`)
+      })
+      children.push(child)
+      return child
+    },
+    stop() {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+      killNamespace(ns)
+    },
   }
-  writeFileSync(`${dir}/backend.mjs`, BACKEND)
-  for (const node of inv.web.nodes.filter((n) => !n.standby)) start([process.execPath, `${dir}/backend.mjs`, node.address, String(inv.web.port)], `backend ${node.name}`)
+}
 
-  const paths: Partial<HostPaths> = {
-    haproxyConfig: `${dir}/haproxy.cfg`,
-    haproxyCertDir: `${dir}/certs`,
-    haproxyErrorDir: `${dir}/errors`,
-    haproxyStateFile: `${dir}/server-state`,
-    haproxyAdminSocket: `${dir}/admin.sock`,
-    haproxySaveState: `${dir}/save-state`,
-    haproxyDropIn: `${dir}/haproxy-dropin.conf`,
-    haproxyChroot: null,
-  }
+/** The bastion's HAProxy files under `dir` (no chroot: the edge files under `dir` stay readable at run time). */
+export function edgePathsIn(dir: string): Partial<HostPaths> {
+  return {...haproxyPaths(dir), haproxyDropIn: `${dir}/haproxy-dropin.conf`, haproxyChroot: null}
+}
+
+/** The default web nodes: BACKEND (an echo server) on each active node's address and web port. */
+function echoBackends(space: Namespace, dir: string, inv: Inventory): void {
+  writeFileSync(`${dir}/backend.mjs`, BACKEND)
+  for (const node of inv.web.nodes.filter((n) => !n.standby)) space.start([process.execPath, `${dir}/backend.mjs`, node.address, String(inv.web.port)], `backend ${node.name}`)
+}
+
+export interface EdgeOptions {
+  /** Change the rendered haproxy.cfg before HAProxy starts (e.g. a low maxconn, to make starvation observable). */
+  patchConfig?: (cfg: string) => string
+  /** Path overrides on top of edgePathsIn(dir) (e.g. the default chroot back). */
+  paths?: Partial<HostPaths>
+  /** Start the web nodes' servers instead of the echo backends (they must answer the health check). */
+  backends?: (space: Namespace, dir: string, inv: Inventory) => void
+}
+
+/**
+ * Start HAProxy with the bastion's rendered files and a backend per active web node (see
+ * EdgeOptions.backends), in a new namespace holding the inventory's addresses plus `clients`.
+ * Resolves once HAProxy sees every active node UP.
+ */
+export async function startEdge(tag: string, inv: Inventory, clients: string[], extra: Partial<RenderContext> = {}, opts: EdgeOptions = {}): Promise<Harness> {
+  for (const [bin, pkg] of [['haproxy', 'haproxy'], ['curl', 'curl'], ['socat', 'socat']]) requireTool(bin!, pkg!)
+  const space = throwawayNamespace(tag, [inv.bastion.publicAddress, inv.bastion.privateAddress, ...inv.web.nodes.map((n) => n.address), ...clients])
+  const {ns, inNs} = space
+  const dir = tempDir(`infra-${tag}-`)
+  ;(opts.backends ?? echoBackends)(space, dir, inv)
+
+  const paths: Partial<HostPaths> = {...edgePathsIn(dir), ...opts.paths}
   const hosts = hostsByName(inv)
   writeInside(dir, desiredState(context(inv, {paths, ...extra}), hosts[inv.bastion.name]!).files)
   // Logs to stderr (captured here) instead of the machine's syslog.
@@ -133,7 +167,8 @@ export async function startEdge(
     .replace(/^ {4}log \/dev\/log local0$/m, '    log stderr format raw local0 info')
     .replace(/^ {4}log \/dev\/log local1 notice\n/m, '')
   writeFileSync(`${dir}/haproxy.cfg`, opts.patchConfig ? opts.patchConfig(cfg) : cfg)
-  const haproxy = start(['haproxy', '-W', '-db', '-f', `${dir}/haproxy.cfg`], 'haproxy', (s) => (log += s))
+  let log = ''
+  const haproxy = space.start(['haproxy', '-W', '-db', '-f', `${dir}/haproxy.cfg`], 'haproxy', (s) => (log += s))
 
   const cli = (command: string): Promise<string> =>
     new Promise((resolve, reject) => {
@@ -175,8 +210,7 @@ export async function startEdge(
       return {status, headers, body: rest.join('\r\n\r\n'), raw: r.output}
     },
     stop() {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-      killNamespace(ns)
+      space.stop()
       run(['rm', '-rf', dir])
     },
   }

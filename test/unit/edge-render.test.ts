@@ -17,7 +17,7 @@ import {validateInventoryText} from '../../src/inventory/validate.js'
 import {ConfigError} from '../../src/lib/errors.js'
 import {edgePaths, originMatcher} from '../../src/roles/edge.js'
 import {DEFAULT_PATHS, desiredState, type HostPaths, type RenderContext} from '../../src/roles/render.js'
-import {context, DOMAIN, fileAt, hostsByName, inventory, requireTool, runValidate, tempDir, writeInside} from './render-helpers.js'
+import {context, DOMAIN, fileAt, haproxyPaths, hostsByName, inventory, requireTool, runValidate, tempDir, writeInside} from './render-helpers.js'
 
 const rsa = generateKeyPairSync('rsa', {modulusLength: 2048})
 const RSA_PUB = rsa.publicKey.export({type: 'spki', format: 'pem'}) as string
@@ -62,15 +62,7 @@ afterAll(() => rmSync(root, {recursive: true, force: true}))
 function render(input: InventoryInput, material: RenderContext['authMaterial'] = {}) {
   const dir = path.join(root, `case${++n}`)
   mkdirSync(dir, {recursive: true})
-  const paths: Partial<HostPaths> = {
-    haproxyConfig: `${dir}/haproxy.cfg`,
-    haproxyCertDir: `${dir}/certs`,
-    haproxyErrorDir: `${dir}/errors`,
-    haproxyStateFile: `${dir}/server-state`,
-    haproxyAdminSocket: `${dir}/admin.sock`,
-    haproxySaveState: `${dir}/save-state`,
-    haproxyChroot: null,
-  }
+  const paths: Partial<HostPaths> = {...haproxyPaths(dir), haproxyChroot: null}
   const inv = inventory(input)
   const ctx = context(inv, {paths, authMaterial: material})
   const files = desiredState(ctx, hostsByName(inv).bastion!).files

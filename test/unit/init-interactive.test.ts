@@ -2,18 +2,16 @@ import {type ChildProcessWithoutNullStreams, execFileSync, spawn} from 'node:chi
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadInventory} from '../../src/inventory/load.js'
+import {TSX, writeInitRunner} from './command-helpers.js'
 
 /**
  * The wizard answered by a "person": `infra init` runs under a real pseudo-terminal (util-linux
  * `script`), and the test types answers when each question appears on the screen.
  */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const TSX = path.join(ROOT, 'node_modules/tsx/dist/esm/index.mjs')
 const ENTER = '\r'
 const DOWN = '\u001B[B'
 const KILL_LINE = '\u0015' // Ctrl-U
@@ -23,11 +21,7 @@ let tmp: string
 let runner: string
 beforeAll(() => {
   tmp = mkdtempSync(path.join(tmpdir(), 'infra-init-tty-'))
-  runner = path.join(tmp, 'run-init.mjs')
-  writeFileSync(
-    runner,
-    `const {default: Init} = await import(${JSON.stringify(path.join(ROOT, 'src/commands/init.ts'))})\nawait Init.run(process.argv.slice(2), ${JSON.stringify(ROOT)})\n`,
-  )
+  runner = writeInitRunner(tmp)
 })
 afterAll(() => rmSync(tmp, {recursive: true, force: true}))
 

@@ -2,7 +2,6 @@ import {execFileSync} from 'node:child_process'
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -11,23 +10,19 @@ import {renderInventory} from '../../src/init/render.js'
 import {fingerprintOf} from '../../src/init/ssh-key.js'
 import {suggestAddress} from '../../src/init/wizard.js'
 import {loadInventory} from '../../src/inventory/load.js'
+import {TSX, writeInitRunner} from './command-helpers.js'
 
 /**
  * `infra init` run as a user runs it: the command in a child process (stdin not a terminal), in a
  * temporary folder, checked with ssh-keygen and openssl.
  */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 let tmp: string
 let runner: string
 
 beforeAll(() => {
   tmp = mkdtempSync(path.join(tmpdir(), 'infra-init-'))
-  runner = path.join(tmp, 'run-init.mjs')
-  writeFileSync(
-    runner,
-    `const {default: Init} = await import(${JSON.stringify(path.join(ROOT, 'src/commands/init.ts'))})\nawait Init.run(process.argv.slice(2), ${JSON.stringify(ROOT)})\n`,
-  )
+  runner = writeInitRunner(tmp)
 })
 afterAll(() => rmSync(tmp, {recursive: true, force: true}))
 
@@ -43,7 +38,7 @@ async function init(cwd: string, args: string[], env: Record<string, string> = {
   delete base.CI
   delete base.NODE_ENV // vitest sets "test", which puts oclif in development mode
   for (const k of Object.keys(base)) if (k.startsWith('INFRA_')) delete base[k]
-  const r = await execa(process.execPath, ['--import', path.join(ROOT, 'node_modules/tsx/dist/esm/index.mjs'), runner, ...args], {
+  const r = await execa(process.execPath, ['--import', TSX, runner, ...args], {
     cwd,
     env: {...base, ...env},
     extendEnv: false,

@@ -1,14 +1,13 @@
 import {chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {captureOutput} from '@oclif/test'
-import {format} from 'node:util'
-import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import Validate from '../../src/commands/validate.js'
 import {checkInventoryFile, fileLabel, InventoryError, loadInventory, resolveFrom} from '../../src/inventory/load.js'
 import {whyUnreadable} from '../../src/inventory/validate.js'
 import {ConfigError} from '../../src/lib/errors.js'
+import {runCommand} from './command-helpers.js'
 
 const VALID = `domain: example.com
 bastion:
@@ -207,27 +206,7 @@ describe('whyUnreadable: an errno in words, with a fix', () => {
 })
 
 describe('infra validate', () => {
-  const root = path.resolve(import.meta.dirname, '../..')
-
-  async function run(argv: string[]): Promise<{out: string; err: string; code: number}> {
-    process.exitCode = undefined
-    // oclif prints results with console.log, which vitest intercepts: collect those calls too.
-    const logged: string[] = []
-    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logged.push(format(...args) + '\n'))
-    try {
-      const r = await captureOutput(() => Validate.run(argv, root))
-      if (r.error) throw r.error
-      const code = Number(process.exitCode ?? 0)
-      return {out: r.stdout + logged.join(''), err: r.stderr, code}
-    } finally {
-      spy.mockRestore()
-      process.exitCode = undefined
-    }
-  }
-
-  afterEach(() => {
-    process.exitCode = undefined
-  })
+  const run = (argv: string[]) => runCommand(Validate, argv)
 
   it('says how many hosts a valid inventory has', async () => {
     const file = await fleet(VALID)

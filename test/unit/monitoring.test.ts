@@ -4,13 +4,11 @@
  * (test/unit/fixtures/fleet-metric-names.txt, from real scrapes of HAProxy 2.6 and node exporter
  * 1.5); no secret is written; the command refuses a bad DIR with exit 2.
  */
-import {captureOutput} from '@oclif/test'
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {format} from 'node:util'
-import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 import {parse as parseYaml} from 'yaml'
 
 import MonitoringExport from '../../src/commands/monitoring/export.js'
@@ -19,9 +17,9 @@ import {dashboardMetricNames, type Dashboard, fleetDashboard} from '../../src/mo
 import {EXPORT_MARKER, FILES, renderMonitoringFiles, SMTP_PASSWORD_FILE, type ExportFile} from '../../src/monitoring/export.js'
 import {metricNamesOfExpr} from '../../src/monitoring/promql.js'
 import {expandAnnotation, ruleCases} from '../../src/monitoring/rules.js'
+import {runCommand} from './command-helpers.js'
 import {inventory} from './render-helpers.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
 const tmp = mkdtempSync(path.join(tmpdir(), 'infra-monitoring-'))
 afterAll(() => rmSync(tmp, {recursive: true, force: true}))
 
@@ -336,23 +334,7 @@ describe('infra monitoring export (command)', () => {
     ].join('\n'),
   )
 
-  async function runCmd(argv: string[]): Promise<{out: string; err: string; code: number}> {
-    process.exitCode = undefined
-    const logged: string[] = []
-    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void logged.push(format(...args) + '\n'))
-    try {
-      const r = await captureOutput(() => MonitoringExport.run(argv, root))
-      if (r.error) throw r.error
-      return {out: r.stdout + logged.join(''), err: r.stderr, code: Number(process.exitCode ?? 0)}
-    } finally {
-      spy.mockRestore()
-      process.exitCode = undefined
-    }
-  }
-
-  afterEach(() => {
-    process.exitCode = undefined
-  })
+  const runCmd = (argv: string[]) => runCommand(MonitoringExport, argv)
 
   it('writes the files into a new folder and lists them; --json gives {dir, files}', async () => {
     const out = path.join(tmp, 'cmd-out', 'monitoring')

@@ -8,28 +8,15 @@ import {sha256} from '../../src/host/hash.js'
 import {planHost} from '../../src/plan/diff.js'
 import type {FileFact, HostFacts} from '../../src/plan/facts.js'
 import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+import {BASTION, desiredFile, desiredState, fileFacts, hostFacts} from './fixtures/facts.js'
 
-const host = {name: 'bastion', role: 'bastion' as const, address: '203.0.113.10', privateAddress: '10.10.0.1', standby: false}
-const seed: DesiredFile = {path: '/etc/haproxy/infra/bans.lst', content: '# seed\n', mode: 0o644, owner: 'root', group: 'root', ifAbsent: true, notify: [{service: 'haproxy', action: 'reload'}]}
+const seed = desiredFile('/etc/haproxy/infra/bans.lst', '# seed\n', {ifAbsent: true, notify: [{service: 'haproxy', action: 'reload'}]})
 
 function facts(file?: Partial<FileFact>): HostFacts {
-  const files = new Map<string, FileFact>()
-  files.set(seed.path, {path: seed.path, exists: false, ...file})
-  return {
-    os: {id: 'debian', versionId: '12', prettyName: ''},
-    hostname: 'bastion',
-    addresses: [],
-    installed: new Set(),
-    files,
-    services: new Map(),
-    present: new Set(),
-    time: 0,
-    provisioned: true,
-    pending: new Map(),
-  }
+  return hostFacts({hostname: 'bastion', files: fileFacts({path: seed.path, exists: false, ...file})})
 }
 
-const desired = (f: DesiredFile): HostDesiredState => ({host, packages: [], files: [f], services: []})
+const desired = (f: DesiredFile): HostDesiredState => desiredState(BASTION, {files: [f]})
 
 describe('ifAbsent files', () => {
   it('are created when missing', () => {

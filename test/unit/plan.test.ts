@@ -4,38 +4,18 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import type {HostSpec} from '../../src/inventory/schema.js'
 import {sha256} from '../../src/host/hash.js'
 import {planHost} from '../../src/plan/diff.js'
 import {factScript, parseFacts} from '../../src/plan/facts.js'
 import {preflight} from '../../src/plan/preflight.js'
 import {describePlan, renderPlanDiff} from '../../src/plan/render.js'
 import {applyScript, parseApplyOutput} from '../../src/plan/script.js'
-import type {DesiredFile, HostDesiredState} from '../../src/plan/types.js'
+import type {HostDesiredState} from '../../src/plan/types.js'
+import {desiredFile as file, desiredState, factsOnThisMachine, factsOutput, fileFactLines, statFactLines, WEB1 as web} from './fixtures/facts.js'
 import {positionsIn} from './render-helpers.js'
 
-const web: HostSpec = {name: 'web1', role: 'web', address: '10.42.0.11', privateAddress: '10.42.0.11', standby: false}
-
-function file(path: string, content: string, extra: Partial<DesiredFile> = {}): DesiredFile {
-  return {path, content, mode: 0o644, owner: 'root', group: 'root', ...extra}
-}
-
 function desired(extra: Partial<HostDesiredState> = {}): HostDesiredState {
-  return {host: web, packages: ['nginx'], files: [], services: [], ...extra}
-}
-
-/** Facts as the fact script prints them, built from a compact description. */
-function factsOut(lines: string[]): string {
-  return ['@@os\tdebian\t12', '@@hostname\tweb1', '@@time\t1700000000', ...lines].join('\n') + '\n'
-}
-
-/** What the fact script prints for an existing file: one `@@stat` line and one `@@sha` line. */
-function statFact(path: string, sha: string, mode = '644', owner = 'root', group = 'root'): string[] {
-  return [`@@stat\t${path}\t${mode}\t${owner}\t${group}`, `@@sha\t${sha}\t${path}`]
-}
-
-function fileFact(path: string, content: string, mode = '644', owner = 'root', group = 'root'): string[] {
-  return [...statFact(path, sha256(content), mode, owner, group), `@@content\t${path}\t${Buffer.from(content).toString('base64')}`]
+  return desiredState(web, {packages: ['nginx'], ...extra})
 }
 
 describe('facts', () => {
@@ -60,10 +40,7 @@ describe('facts', () => {
     const p = path.join(dir, 'a.conf')
     writeFileSync(p, 'hello\n', {mode: 0o640})
     chmodSync(p, 0o640)
-    const out = execFileSync('bash', ['-s'], {
-      input: factScript({packages: ['bash', 'no-such-package-xyz'], files: [file(p, ''), file('/nonexistent/file', '')], services: []}),
-    }).toString()
-    const facts = parseFacts(out)
+    const {facts} = factsOnThisMachine({packages: ['bash', 'no-such-package-xyz'], files: [file(p, ''), file('/nonexistent/file', '')], services: []})
     expect(facts.os.id).toBe('debian')
     expect(facts.installed.has('bash')).toBe(true)
     expect(facts.installed.has('no-such-package-xyz')).toBe(false)
@@ -82,10 +59,7 @@ describe('facts', () => {
     writeFileSync(same, 'same\n')
     writeFileSync(changed, 'old\n')
     writeFileSync(secret, 'old key\n')
-    const out = execFileSync('bash', ['-s'], {
-      input: factScript({packages: [], files: [file(same, 'same\n'), file(changed, 'new\n'), file(secret, 'new key\n', {secret: true})], services: []}),
-    }).toString()
-    const facts = parseFacts(out)
+    const {out, facts} = factsOnThisMachine({packages: [], files: [file(same, 'same\n'), file(changed, 'new\n'), file(secret, 'new key\n', {secret: true})], services: []})
     expect(facts.files.get(same)).toMatchObject({exists: true, sha256: sha256('same\n')})
     expect(facts.files.get(same)?.content).toBeUndefined()
     expect(facts.files.get(changed)).toMatchObject({exists: true, sha256: sha256('old\n'), content: 'old\n'})
@@ -103,12 +77,12 @@ describe('facts', () => {
       '#!/bin/sh\necho "$@" > "$(dirname "$0")/args"\nprintf "LoadState=loaded\\nUnitFileState=enabled\\nActiveState=active\\n\\nLoadState=not-found\\nUnitFileState=\\nActiveState=inactive\\n\\nLoadState=masked\\nUnitFileState=masked\\nActiveState=inactive\\n\\nActiveState=failed\\nLoadState=loaded\\nUnitFileState=disabled\\n"\n',
       {mode: 0o755},
     )
-    const out = execFileSync('bash', ['-s'], {
-      input: factScript({packages: [], files: [], services: ['nginx', 'nosuch', 'haproxy', 'cron.timer'].map((name) => ({name, enabled: true, running: true}))}),
-      env: {...process.env, PATH: `${dir}:${process.env.PATH}`},
-    }).toString()
+    const {facts} = factsOnThisMachine(
+      {packages: [], files: [], services: ['nginx', 'nosuch', 'haproxy', 'cron.timer'].map((name) => ({name, enabled: true, running: true}))},
+      {...process.env, PATH: `${dir}:${process.env.PATH}`},
+    )
     expect(readFileSync(path.join(dir, 'args'), 'utf8').trim()).toBe('show --property=LoadState,UnitFileState,ActiveState -- nginx nosuch haproxy cron.timer')
-    expect([...parseFacts(out).services.values()]).toEqual([
+    expect([...facts.services.values()]).toEqual([
       {name: 'nginx', enabled: 'enabled', active: 'active'},
       {name: 'nosuch', enabled: 'not-found', active: 'inactive'},
       {name: 'haproxy', enabled: 'masked', active: 'inactive'},
@@ -119,7 +93,7 @@ describe('facts', () => {
 
   it('parses addresses, services and present paths', () => {
     const facts = parseFacts(
-      factsOut(['@@addr\teth0\t10.42.0.11/24', '@@svc\tnginx\tenabled\tactive', '@@svc\thaproxy\t\t', '@@present\t/etc/x', '@@pkg\tnginx\tinstalled', '@@pkg\tcurl\tconfig-files']),
+      factsOutput(['@@addr\teth0\t10.42.0.11/24', '@@svc\tnginx\tenabled\tactive', '@@svc\thaproxy\t\t', '@@present\t/etc/x', '@@pkg\tnginx\tinstalled', '@@pkg\tcurl\tconfig-files']),
     )
     expect(facts.addresses).toEqual([{iface: 'eth0', address: '10.42.0.11', prefix: 24}])
     expect(facts.services.get('nginx')).toEqual({name: 'nginx', enabled: 'enabled', active: 'active'})
@@ -135,7 +109,7 @@ describe('planHost', () => {
     {
       name: 'nothing to do when everything matches',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
       expected: [],
     },
     {
@@ -147,7 +121,7 @@ describe('planHost', () => {
     {
       name: 'a changed file is updated and its service reloaded',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old\n'), '@@svc\tnginx\tenabled\tactive'],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, 'old\n'), '@@svc\tnginx\tenabled\tactive'],
       expected: ['update /etc/nginx/conf.d/infra.conf', 'reload nginx (configuration changed)'],
     },
     {
@@ -159,31 +133,31 @@ describe('planHost', () => {
     {
       name: 'only the mode differs',
       desired: desired({files: [conf]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content, '600')],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, conf.content, '600')],
       expected: ['fix owner/mode of /etc/nginx/conf.d/infra.conf'],
     },
     {
       name: 'a stopped service that must run is started (restarted when its files changed)',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: true}]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
       expected: ['update /etc/nginx/conf.d/infra.conf', 'restart nginx (is inactive)'],
     },
     {
       name: 'a standby node keeps its stopped web service even when its config changes',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep'}]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, 'old'), '@@svc\tnginx\tenabled\tinactive'],
       expected: ['update /etc/nginx/conf.d/infra.conf'],
     },
     {
       name: 'on a host never provisioned, a standby web service takes its initial state (stopped)',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep', initial: false}]}),
-      facts: ['@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      facts: ['@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
       expected: ['stop nginx (is running)'],
     },
     {
       name: 'once provisioned, the scaler owns a standby web service: a running one is left running',
       desired: desired({files: [conf], services: [{name: 'nginx', enabled: true, running: 'keep', initial: false}]}),
-      facts: ['@provisioned'.replace('@', '@@'), '@@pkg\tnginx\tinstalled', ...fileFact(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
+      facts: ['@provisioned'.replace('@', '@@'), '@@pkg\tnginx\tinstalled', ...fileFactLines(conf.path, conf.content), '@@svc\tnginx\tenabled\tactive'],
       expected: [],
     },
     {
@@ -207,7 +181,7 @@ describe('planHost', () => {
   ]
   for (const c of cases) {
     it(c.name, () => {
-      expect(describePlan(planHost(c.desired, parseFacts(factsOut(c.facts))))).toEqual(c.expected)
+      expect(describePlan(planHost(c.desired, parseFacts(factsOutput(c.facts))))).toEqual(c.expected)
     })
   }
 })
@@ -216,7 +190,7 @@ describe('renderPlanDiff', () => {
   it('shows a unified diff of a changed file and hides secrets', () => {
     const plan = planHost(
       desired({packages: [], files: [file('/etc/a.conf', 'one\ntwo\n'), file('/etc/k.pem', 'PRIVATE KEY', {secret: true})]}),
-      parseFacts(factsOut([...fileFact('/etc/a.conf', 'one\n'), ...statFact('/etc/k.pem', 'deadbeef', '600')])),
+      parseFacts(factsOutput([...fileFactLines('/etc/a.conf', 'one\n'), ...statFactLines('/etc/k.pem', 'deadbeef', '600')])),
     )
     const text = renderPlanDiff(plan)
     expect(text).toContain('--- a/etc/a.conf')
@@ -229,11 +203,11 @@ describe('renderPlanDiff', () => {
 
 describe('preflight', () => {
   it('refuses a web node with a public address, naming address and interface', () => {
-    const facts = parseFacts(factsOut(['@@addr\teth0\t10.42.0.11/24', '@@addr\teth1\t198.51.100.7/24']))
+    const facts = parseFacts(factsOutput(['@@addr\teth0\t10.42.0.11/24', '@@addr\teth1\t198.51.100.7/24']))
     expect(preflight(web, facts)).toEqual([
       'web1 has the public address 198.51.100.7 on eth1; web nodes must only be on the private network (remove it: ip addr del 198.51.100.7/24 dev eth1)',
     ])
-    expect(preflight(web, parseFacts(factsOut(['@@addr\teth0\t10.42.0.11/24'])))).toEqual([])
+    expect(preflight(web, parseFacts(factsOutput(['@@addr\teth0\t10.42.0.11/24'])))).toEqual([])
   })
 })
 
@@ -243,7 +217,7 @@ describe('applyScript', () => {
   const nft = file('/etc/nftables.conf', 'flush ruleset\n', {validate: 'nft -c -f {}', notify: [{service: 'nftables', action: 'reload'}]})
   const plan = planHost(
     {host: web, packages: ['haproxy'], files: [haproxy, pem, nft], services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]},
-    parseFacts(factsOut(['@@svc\thaproxy\tenabled\tactive', ...statFact('/etc/nftables.conf', 'abc', '755')])),
+    parseFacts(factsOutput(['@@svc\thaproxy\tenabled\tactive', ...statFactLines('/etc/nftables.conf', 'abc', '755')])),
   )
   const script = applyScript(plan, {runId: 'r1', guardSeconds: 20, services: [{name: 'haproxy', enabled: true, running: true, verify: 'true'}]})
 

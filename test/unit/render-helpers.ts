@@ -21,6 +21,19 @@ const base = (extra: Partial<InventoryInput> & {web?: InventoryInput['web']} = {
   ...extra,
 })
 
+/** A bastion named edge and three web nodes, web3 standby (the agents and status tests). */
+export const EDGE_FLEET = {
+  domain: DOMAIN,
+  bastion: {name: 'edge', publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
+  web: {
+    nodes: [
+      {name: 'web1', address: '10.10.0.11'},
+      {name: 'web2', address: '10.10.0.12'},
+      {name: 'web3', address: '10.10.0.13', standby: true},
+    ],
+  },
+} satisfies InventoryInput
+
 /** The inventories every render test runs over, by name. */
 export const INVENTORIES: Record<string, InventoryInput> = {
   'one active, two standby, aliases': base({

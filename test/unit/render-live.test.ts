@@ -1,6 +1,6 @@
 /**
  * The rendered HAProxy and nginx configurations serving real traffic, inside a throwaway network
- * namespace (`inft-<pid>-live`) whose loopback carries the bastion's and web nodes' addresses:
+ * namespace (`inft-<pid>-live`, test/unit/edge-harness.ts) whose loopback carries the bastion's and web nodes' addresses:
  * redirects, HSTS, TLS versions, round robin without standby nodes, retries when a node dies,
  * error pages, private metrics, and server states kept across a reload by the save-state script.
  * Nothing leaves the namespace. Plus our sshd drop-in on loopback, with infra's own SSH client.
@@ -13,8 +13,10 @@ import path from 'node:path'
 import {Client} from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {desiredState, type HostPaths, type RenderContext, renderErrorPage} from '../../src/roles/render.js'
+import type {Inventory} from '../../src/inventory/schema.js'
+import {DEFAULT_PATHS, desiredState, type HostPaths, renderErrorPage} from '../../src/roles/render.js'
 import {parseShowStat} from '../../src/host/haproxy.js'
+import {type Harness, type Namespace, startEdge} from './edge-harness.js'
 import {context, DOMAIN, hostsByName, inventory, requireTool, run, tempDir, until, writeInside} from './render-helpers.js'
 
 const PUBLIC = '198.51.100.10'
@@ -35,47 +37,14 @@ const inv = inventory({
 })
 const SORRY = '<!doctype html><title>Back soon</title><h1>Back soon</h1>\n'
 
-const ns = `inft-${process.pid}-live`
+let h: Harness
 let dir: string
-const children: ChildProcess[] = []
-let haproxy: ChildProcess
-
-function inNs(argv: string[]) {
-  return run(['ip', 'netns', 'exec', ns, ...argv])
-}
-
-function start(argv: string[], name: string): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: ['ignore', 'ignore', 'pipe']})
-  let err = ''
-  child.stderr!.on('data', (d) => (err += String(d)))
-  child.on('exit', (code) => {
-    if (code && code !== 0 && !child.killed) console.error(`${name} exited ${code}:\n${err}`)
-  })
-  children.push(child)
-  return child
-}
 
 /** What `systemctl reload haproxy` does after validation: USR2 to the master; wait for the new worker. */
-async function reload(): Promise<void> {
-  const before = (await cli('show info')).match(/^Pid: (\d+)/m)?.[1]
-  process.kill(haproxy.pid!, 'SIGUSR2')
-  await until('a new worker', async () => {
-    const pid = (await cli('show info')).match(/^Pid: (\d+)/m)?.[1]
-    return pid && pid !== before ? pid : undefined
-  })
-}
-
+const reload = () => h.reload()
 /** One command on HAProxy's runtime API (the socket file is reachable from here). */
-function cli(command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({path: `${dir}/admin.sock`})
-    let out = ''
-    sock.on('connect', () => sock.end(`${command}\n`))
-    sock.on('data', (d) => (out += String(d)))
-    sock.on('end', () => resolve(out))
-    sock.on('error', reject)
-  })
-}
+const cli = (command: string) => h.cli(command)
+const inNs = (argv: string[]) => h.inNs(argv)
 
 async function statuses(): Promise<Record<string, string>> {
   return Object.fromEntries(parseShowStat(await cli('show stat web 4 -1')).map((r) => [r.server, r.status]))
@@ -117,81 +86,30 @@ function signalNginx(node: string, signal: 'STOP' | 'CONT' | 'KILL'): void {
   spawnSync('sh', ['-c', `w=$(pgrep -P ${pid}); kill -${signal} ${pid}; kill -${signal} $w`])
 }
 
-/** Kill namespaces (and their processes) left by an earlier run of this file that died. */
-function cleanStale(): void {
-  const list = spawnSync('ip', ['netns', 'list'], {encoding: 'utf8'}).stdout ?? ''
-  for (const name of list.split('\n').map((l) => l.split(' ')[0]!)) {
-    const m = /^inft-(\d+)-live$/.exec(name)
-    if (!m) continue
-    let alive = true
-    try {
-      process.kill(Number(m[1]), 0)
-    } catch {
-      alive = false
-    }
-    if (alive) continue
-    killNamespace(name)
+/** The web nodes, standby included: each an nginx with the rendered site, on its own address. */
+function nginxNodes(space: Namespace, root: string, fleet: Inventory): void {
+  const hosts = hostsByName(fleet)
+  for (const node of fleet.web.nodes) {
+    const nd = `${root}/${node.name}`
+    const paths: Partial<HostPaths> = {nginxSite: `${nd}/site.conf`, nginxLogDir: nd, webRoot: `${nd}/www`}
+    writeInside(root, desiredState(context(fleet, {paths}), hosts[node.name]!).files)
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${nd}/${t};`).join(' ')
+    writeFileSync(
+      `${nd}/nginx.conf`,
+      `user root; worker_processes 1; pid ${nd}/nginx.pid; error_log ${nd}/error.log;\n` +
+        `events { worker_connections 64; }\n` +
+        `http { include /etc/nginx/mime.types; ${temp}\ninclude ${nd}/site.conf; }\n`,
+    )
+    space.start(['nginx', '-c', `${nd}/nginx.conf`, '-g', 'daemon off;'], `nginx ${node.name}`)
   }
-}
-
-/** Kill the processes still running in one of our namespaces (by pid), then delete it. */
-function killNamespace(name: string): void {
-  for (let i = 0; i < 20; i++) {
-    const pids = (spawnSync('ip', ['netns', 'pids', name], {encoding: 'utf8'}).stdout ?? '').split('\n').filter(Boolean)
-    if (pids.length === 0) break
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), i < 5 ? 'SIGTERM' : 'SIGKILL')
-      } catch {}
-    }
-    spawnSync('sleep', ['0.1'])
-  }
-  run(['ip', 'netns', 'del', name])
 }
 
 describe('HAProxy and nginx serving the rendered configuration', () => {
   beforeAll(async () => {
-    for (const [bin, pkg] of [['haproxy', 'haproxy'], ['nginx', 'nginx'], ['curl', 'curl'], ['socat', 'socat'], ['openssl', 'openssl']]) requireTool(bin!, pkg!)
-    cleanStale()
-    dir = tempDir('infra-live-')
-    run(['ip', 'netns', 'del', ns])
-    const add = run(['ip', 'netns', 'add', ns])
-    if (add.code !== 0) throw new Error(`ip netns add: ${add.output}`)
-    inNs(['ip', 'link', 'set', 'lo', 'up'])
-    for (const a of [PUBLIC, PRIVATE, ...inv.web.nodes.map((n) => n.address)]) {
-      const r = inNs(['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo'])
-      if (r.code !== 0) throw new Error(`ip addr add ${a}: ${r.output}`)
-    }
-
-    // Web nodes: each an nginx with the rendered site, on its own address.
-    const hosts = hostsByName(inv)
-    for (const node of inv.web.nodes) {
-      const nd = `${dir}/${node.name}`
-      const paths: Partial<HostPaths> = {nginxSite: `${nd}/site.conf`, nginxLogDir: nd, webRoot: `${nd}/www`}
-      writeInside(dir, desiredState(context(inv, {paths}), hosts[node.name]!).files)
-      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${nd}/${t};`).join(' ')
-      writeFileSync(
-        `${nd}/nginx.conf`,
-        `user root; worker_processes 1; pid ${nd}/nginx.pid; error_log ${nd}/error.log;\n` +
-          `events { worker_connections 64; }\n` +
-          `http { include /etc/nginx/mime.types; ${temp}\ninclude ${nd}/site.conf; }\n`,
-      )
-      start(['nginx', '-c', `${nd}/nginx.conf`, '-g', 'daemon off;'], `nginx ${node.name}`)
-    }
-
-    // The bastion: HAProxy with the rendered config, certificate, error pages and scripts.
-    const paths: Partial<HostPaths> = {
-      haproxyConfig: `${dir}/haproxy.cfg`,
-      haproxyCertDir: `${dir}/certs`,
-      haproxyErrorDir: `${dir}/errors`,
-      haproxyStateFile: `${dir}/server-state`,
-      haproxyAdminSocket: `${dir}/admin.sock`,
-      haproxySaveState: `${dir}/save-state`,
-      haproxyDropIn: `${dir}/haproxy-dropin.conf`,
-    }
-    const ctx: RenderContext = context(inv, {paths, errorPageOverrides: {503: SORRY}})
-    writeInside(dir, desiredState(ctx, hosts.bastion!).files)
-    haproxy = start(['haproxy', '-W', '-db', '-f', `${dir}/haproxy.cfg`], 'haproxy')
+    for (const [bin, pkg] of [['nginx', 'nginx'], ['openssl', 'openssl']]) requireTool(bin!, pkg!)
+    // The bastion: HAProxy with the rendered config (its chroot as on a host), certificate, error pages and scripts.
+    h = await startEdge('live', inv, [], {errorPageOverrides: {503: SORRY}}, {backends: nginxNodes, paths: {haproxyChroot: DEFAULT_PATHS.haproxyChroot}})
+    dir = h.dir
     await until('web1 and web2 UP, web3 in maintenance', async () => {
       const s = await statuses()
       return s.web1 === 'UP' && s.web2 === 'UP' && s.web3 === 'MAINT' ? s : undefined
@@ -200,9 +118,7 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
 
   afterAll(() => {
     // nginx and HAProxy masters stop their workers on SIGTERM; anything left in the namespace goes too.
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-    killNamespace(ns)
-    if (dir) rmSync(dir, {recursive: true, force: true})
+    h?.stop()
   })
 
   it('port 80 answers 301 to https://<apex><path>?<query>, whatever the Host (port, case, alias)', () => {

@@ -8,7 +8,8 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {desiredState, type HostPaths} from '../../src/roles/render.js'
+import {desiredState} from '../../src/roles/render.js'
+import {type Namespace, throwawayNamespace} from './edge-harness.js'
 import {
   context,
   fileAt,
@@ -24,7 +25,9 @@ import {
 } from './render-helpers.js'
 
 let root: string
-let netns: string
+let space: Namespace | undefined
+/** Runs a command inside the throwaway namespace. */
+let wrap: string[]
 
 beforeAll(() => {
   requireTool('haproxy', 'haproxy')
@@ -35,21 +38,18 @@ beforeAll(() => {
   root = tempDir('infra-validate-')
   // nft -c needs no namespace, but a throwaway one guarantees that nothing here can touch the
   // machine's own ruleset.
-  netns = `inft-${process.pid}-v`
-  run(['ip', 'netns', 'del', netns])
-  const r = run(['ip', 'netns', 'add', netns])
-  if (r.code !== 0) throw new Error(`ip netns add ${netns}: ${r.output}`)
-  run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
+  space = throwawayNamespace('v')
+  wrap = ['ip', 'netns', 'exec', space.ns]
 })
 
 /** nginx -t binds the listen addresses: give the namespace the node's address. */
 function addAddress(address: string): void {
-  const r = run(['ip', '-n', netns, 'addr', 'replace', `${address}/32`, 'dev', 'lo'])
+  const r = space!.inNs(['ip', 'addr', 'replace', `${address}/32`, 'dev', 'lo'])
   if (r.code !== 0) throw new Error(`ip addr replace ${address}: ${r.output}`)
 }
 
 afterAll(() => {
-  if (netns) run(['ip', 'netns', 'del', netns])
+  space?.stop()
   if (root) rmSync(root, {recursive: true, force: true})
 })
 
@@ -102,7 +102,6 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
       const ctx = context(inv, {paths: {nftablesConfig: `${dir}/nftables.conf`}})
       const file = fileAt(desiredState(ctx, host).files, `${dir}/nftables.conf`)
       expect(file.validate).toBe('nft -c -f {}')
-      const wrap = ['ip', 'netns', 'exec', netns]
       const ok = runValidate(file, `${dir}/stage`, file.content, wrap)
       expect(ok.code, ok.output).toBe(0)
       const bad = runValidate(file, `${dir}/stage`, file.content.replace('policy drop;', 'policy dorp;'), wrap)
@@ -173,7 +172,6 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
       writeFileSync(paths.nginxConfig, debian)
       const state = desiredState(context(inv, {paths}), hostsByName(inv)[node.name]!)
       const site = fileAt(state.files, paths.nginxSite)
-      const wrap = ['ip', 'netns', 'exec', netns]
       addAddress(node.address)
       const ok = runValidate(site, `${dir}/stage`, site.content, wrap)
       expect(ok.code, ok.output).toBe(0)

@@ -129,6 +129,20 @@ function fleetInventory(over: {ssh?: Partial<NonNullable<InventoryInput['ssh']>>
   return {path: path.join(dir, 'infra.yaml'), dir, inventory, knownHostsPath: path.join(dir, `known_hosts.${++kh}`)}
 }
 
+type FleetOptions = NonNullable<Parameters<typeof Fleet.open>[1]>
+type WithFleet = (fleet: Fleet) => Promise<void>
+
+/** Opens a Fleet on `inventory` (with `options`, when given), runs `fn` with it, and closes it whatever happens. */
+async function withFleet(inventory: LoadedInventory, ...rest: [WithFleet] | [FleetOptions, WithFleet]): Promise<void> {
+  const [options, fn] = rest.length === 1 ? [undefined, rest[0]] : rest
+  const fleet = Fleet.open(inventory, options)
+  try {
+    await fn(fleet)
+  } finally {
+    await fleet.close()
+  }
+}
+
 beforeAll(async () => {
   if (!canRun) return
   dir = mkdtempSync(path.join(tmpdir(), 'infs-fleet-'))
@@ -147,8 +161,7 @@ afterAll(async () => {
 
 describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
   it('runs commands on the bastion and on web nodes through it, with exit code, stdout and stderr', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const results = await fleet.forEach((c) => c.exec('echo "$SSH_CONNECTION"; echo oops >&2; exit 3'))
       expect([...results.keys()]).toEqual(['bastion', 'web1', 'web2'])
       for (const [name, r] of results) {
@@ -159,9 +172,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
         // SSH_CONNECTION's 3rd field is the server address: the command ran on that host.
         expect(r.value.stdout.split(' ')[2]).toBe(server(name).addr)
       }
-    } finally {
-      await fleet.close()
-    }
+    })
     // The web connections went through the bastion's tunnels, not directly.
     const b = logOf('bastion')
     expect(b).toMatch(/direct_tcpip: originator .* target 127\.0\.0\.2 /)
@@ -171,22 +182,18 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
   it('opens one connection per host, shared by every command', async () => {
     const before = count(logOf('bastion'), /Accepted publickey/)
     const beforeWeb = count(logOf('web1'), /Accepted publickey/)
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const [a, b] = await Promise.all([fleet.connect('web1'), fleet.connect('web1')])
       expect(a).toBe(b)
       await Promise.all(Array.from({length: 12}, (_, i) => a.exec(`echo ${i}`)))
       await (await fleet.connect('bastion')).exec('true')
-    } finally {
-      await fleet.close()
-    }
+    })
     expect(count(logOf('bastion'), /Accepted publickey/) - before).toBe(1)
     expect(count(logOf('web1'), /Accepted publickey/) - beforeWeb).toBe(1)
   })
 
   it('runs the command with bash and feeds stdin (string, Buffer or stream)', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const c = await fleet.connect('web1')
       expect((await c.exec('[[ -n $BASH_VERSION ]] && echo bash')).stdout).toBe('bash\n')
       expect((await c.exec('cat', {stdin: 'hello'})).stdout).toBe('hello')
@@ -195,14 +202,11 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       expect((await c.exec('tr a-z A-Z', {stdin: Readable.from(['abc', 'def'])})).stdout).toBe('ABCDEF')
       // No stdin: EOF at once, a command that reads stdin does not hang.
       expect((await c.exec('cat; echo done')).stdout).toBe('done\n')
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('stops a command that runs past its time limit', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const c = await fleet.connect('web1')
       const t = Date.now()
       const err = await c.exec('sleep 30 & sleep 31; echo never', {timeoutMs: 500}).catch((e: unknown) => e)
@@ -218,14 +222,11 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       expect(await c.exec('exit 124', {timeoutMs: 5000})).toEqual({code: 124, stdout: '', stderr: ''})
       // The connection is still usable.
       expect((await c.exec('echo ok')).stdout).toBe('ok\n')
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('stops a streaming command when its AbortSignal aborts', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const c = await fleet.connect('web1')
       const stop = new AbortController()
       const seen: string[] = []
@@ -248,9 +249,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       before.abort(new Error('not now'))
       await expect(c.exec('echo no', {signal: before.signal})).rejects.toThrow('not now')
       expect((await c.exec('echo ok', {signal: new AbortController().signal})).stdout).toBe('ok\n')
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('pins host keys on first use, then accepts the same keys', async () => {
@@ -285,8 +284,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
     const wrong = readFileSync(path.join(dir, 'wrong_key.pub'), 'utf8').split(' ')[1]
     const wrongBlob = Buffer.from(wrong, 'base64')
     writeFileSync(loaded.knownHostsPath, `# mine\n${formatEntry({names: ['web1', '127.0.0.2'], port}, wrongBlob)}\n`)
-    const fleet = Fleet.open(loaded)
-    try {
+    await withFleet(loaded, async (fleet) => {
       const err = await fleet.connect('web1').catch((e: unknown) => e)
       expect(err).toBeInstanceOf(SshError)
       const e = err as SshError
@@ -299,9 +297,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       expect(readFileSync(loaded.knownHostsPath, 'utf8')).toContain(wrong)
       // The other hosts are not affected.
       expect((await (await fleet.connect('web2')).exec('echo ok')).stdout).toBe('ok\n')
-    } finally {
-      await fleet.close()
-    }
+    })
     expect(await forgetHost(loaded.knownHostsPath, identityOf({name: 'web1', address: '127.0.0.2'}, port))).toHaveLength(1)
     const fleet2 = Fleet.open(loaded)
     try {
@@ -314,8 +310,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
 
   it('when the bastion is down, every web node says so (no N timeouts)', async () => {
     // Nothing listens on 127.0.0.9: connection refused at once.
-    const fleet = Fleet.open(fleetInventory({bastion: '127.0.0.9'}))
-    try {
+    await withFleet(fleetInventory({bastion: '127.0.0.9'}), async (fleet) => {
       const results = await fleet.forEach((c) => c.exec('true'))
       const b = results.get('bastion')!
       expect(b.ok).toBe(false)
@@ -328,9 +323,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
         expect((r.error as SshError).kind).toBe('bastion-down')
         expect(r.error.message).toBe(`${name}: bastion bastion is down: cannot connect to 127.0.0.9:${port}: connection refused`)
       }
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('reports a timeout with the address and the configured limit', async () => {
@@ -354,22 +347,18 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
   })
 
   it('reports a web node the bastion cannot reach, naming its address', async () => {
-    const fleet = Fleet.open(fleetInventory({web: ['127.0.0.2', '127.0.0.9']}))
-    try {
+    await withFleet(fleetInventory({web: ['127.0.0.2', '127.0.0.9']}), async (fleet) => {
       const results = await fleet.forEach((c) => c.exec('hostname'))
       expect(results.get('web1')!.ok).toBe(true)
       const w2 = results.get('web2')!
       expect(!w2.ok && (w2.error as SshError).kind).toBe('unreachable')
       expect(!w2.ok && w2.error.message).toBe(`web2: cannot connect to 127.0.0.9:${port} through bastion bastion: Connection refused`)
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('a refused key is an auth error naming the key and user, and no password is ever tried', async () => {
     const before = logOf('bastion').length
-    const fleet = Fleet.open(fleetInventory({ssh: {privateKey: './wrong_key'}}))
-    try {
+    await withFleet(fleetInventory({ssh: {privateKey: './wrong_key'}}), async (fleet) => {
       const results = await fleet.forEach((c) => c.exec('true'))
       const b = results.get('bastion')!
       expect(!b.ok && (b.error as SshError).kind).toBe('auth')
@@ -378,9 +367,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       expect(!b.ok && (b.error as SshError).hint).toContain('authorized_keys')
       const w = results.get('web1')!
       expect(!w.ok && w.error.message).toMatch(/^web1: cannot go through bastion bastion: root@127\.0\.0\.1:\d+ refused key/)
-    } finally {
-      await fleet.close()
-    }
+    })
     const methods = [...logOf('bastion').slice(before).matchAll(/userauth-request for user root service ssh-connection method (\S+)/g)].map((m) => m[1])
     expect(methods.length).toBeGreaterThan(0)
     expect(new Set(methods)).toEqual(new Set(['publickey']))
@@ -400,12 +387,9 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       expect((err as SshError).kind).toBe('auth')
       expect((err as SshError).message).toContain(`accepted none of the ssh-agent's keys (SSH_AUTH_SOCK=${sock})`)
       execFileSync('ssh-add', ['-q', path.join(dir, 'id_ed25519')], {env: {...process.env, ...env}, stdio: 'pipe'})
-      const fleet = Fleet.open(fleetInventory({ssh: {privateKey: undefined}}), {env})
-      try {
+      await withFleet(fleetInventory({ssh: {privateKey: undefined}}), {env}, async (fleet) => {
         expect((await (await fleet.connect('web1')).exec('echo ok')).stdout).toBe('ok\n')
-      } finally {
-        await fleet.close()
-      }
+      })
     } finally {
       agent.kill()
       rmSync(agentDir, {recursive: true, force: true})
@@ -413,8 +397,7 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
   })
 
   it('connectFresh makes a new, separate connection (through a new bastion connection)', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const shared = await fleet.connect('web1')
       const before = count(logOf('bastion'), /Accepted publickey/)
       const fresh = await fleet.connectFresh('web1')
@@ -425,35 +408,27 @@ describe.skipIf(!canRun)('Fleet over real sshd (loopback)', () => {
       // The shared connection is untouched.
       expect((await shared.exec('echo shared')).stdout).toBe('shared\n')
       expect(await fleet.connect('web1')).toBe(shared)
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('reopens a connection that was closed', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const a = await fleet.connect('web2')
       await a.close()
       const b = await fleet.connect('web2')
       expect(b).not.toBe(a)
       expect((await b.exec('echo again')).stdout).toBe('again\n')
       await expect(a.exec('true')).rejects.toMatchObject({kind: 'closed'})
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 
   it('opens TCP tunnels through the bastion', async () => {
-    const fleet = Fleet.open(fleetInventory())
-    try {
+    await withFleet(fleetInventory(), async (fleet) => {
       const s = await fleet.tunnel('127.0.0.2', port)
       const banner = await new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString())))
       s.destroy()
       expect(banner).toMatch(/^SSH-2\.0-OpenSSH/)
-    } finally {
-      await fleet.close()
-    }
+    })
   })
 })
 
@@ -464,8 +439,7 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
   it('a bastion key not in ssh.hostKeys is refused before login (nothing runs, nothing is pinned); the web nodes say why', async () => {
     const before = count(logOf('bastion'), /Accepted publickey/)
     const loaded = fleetInventory({ssh: {hostKeys: {bastion: [WRONG]}}})
-    const fleet = Fleet.open(loaded, {onHostKeyNew: () => {}})
-    try {
+    await withFleet(loaded, {onHostKeyNew: () => {}}, async (fleet) => {
       const results = await fleet.forEach((c) => c.exec('touch /tmp/infs-should-not-exist; echo ran'))
       const b = results.get('bastion')!
       expect(b.ok).toBe(false)
@@ -484,9 +458,7 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
         expect(!r.ok && (r.error as SshError).kind).toBe('bastion-down')
         expect(!r.ok && r.error.message).toContain(`${name}: cannot go through bastion bastion: 127.0.0.1:${port} presented host key`)
       }
-    } finally {
-      await fleet.close()
-    }
+    })
     // No login happened anywhere, and nothing was pinned.
     expect(count(logOf('bastion'), /Accepted publickey/) - before).toBe(0)
     expect(existsSync(loaded.knownHostsPath)).toBe(false)
@@ -495,12 +467,9 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
   it('the fingerprints in ssh.hostKeys let the first contact through, and the pin says they matched', async () => {
     const loaded = fleetInventory({ssh: {hostKeys: {bastion: [WRONG, fingerprint(pub('bastion'))], web1: [fingerprint(pub('web1'))]}}})
     const seen: HostKeyEvent[] = []
-    const fleet = Fleet.open(loaded, {onHostKeyNew: (e) => seen.push(e)})
-    try {
+    await withFleet(loaded, {onHostKeyNew: (e) => seen.push(e)}, async (fleet) => {
       expect((await (await fleet.connect('web1')).exec('echo ok')).stdout).toBe('ok\n')
-    } finally {
-      await fleet.close()
-    }
+    })
     expect(seen.map((e) => [e.host.name, e.trust])).toEqual([
       ['bastion', 'inventory'],
       ['web1', 'inventory'],
@@ -524,15 +493,12 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
     const fp = fingerprint(pub('web1'))
     expect(await trustHostKey(loaded, 'web1', [WRONG])).toMatchObject({status: 'pending', fingerprints: [WRONG]})
     expect((await listHostPins(loaded)).find((h) => h.name === 'web1')).toMatchObject({fingerprint: null, pending: [WRONG]})
-    const fleet = Fleet.open(loaded, {onHostKeyNew: () => {}})
-    try {
+    await withFleet(loaded, {onHostKeyNew: () => {}}, async (fleet) => {
       const err = (await fleet.connect('web1').catch((e: unknown) => e)) as SshError
       expect(err.kind).toBe('hostkey-unexpected')
       expect(err.message).toContain(`presented host key ssh-ed25519 ${fp}, which is not the fingerprint trusted with \`infra hosts trust web1\` (${WRONG}, ${loaded.knownHostsPath} line 1)`)
       expect(err.message).toContain(`run \`infra hosts forget web1 -c ${loaded.path}\` then \`infra hosts trust web1 ${fp} -c ${loaded.path}\``)
-    } finally {
-      await fleet.close()
-    }
+    })
     await forgetHost(loaded.knownHostsPath, identityOf({name: 'web1', address: '127.0.0.2'}, port))
     expect(readFileSync(loaded.knownHostsPath, 'utf8')).not.toContain('#infra-trust web1')
 
@@ -558,12 +524,9 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
   it('the first-use message says how to check the key on the host console, and is written to stderr when nobody listens', async () => {
     const loaded = fleetInventory()
     const seen: HostKeyEvent[] = []
-    const fleet = Fleet.open(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)})
-    try {
+    await withFleet(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)}, async (fleet) => {
       await fleet.connect('bastion')
-    } finally {
-      await fleet.close()
-    }
+    })
     const fp = fingerprint(pub('bastion'))
     expect(seen).toHaveLength(1)
     expect(seen[0].trust).toBe('first-use')
@@ -633,12 +596,9 @@ describe.skipIf(!canRun)('a host pinned by its ECDSA key, when sshd stops offeri
     // An operator's known_hosts with only the ECDSA key (e.g. from ssh-keyscan or an older tool).
     writeFileSync(loaded.knownHostsPath, formatEntry({names: ['bastion', ADDR], port}, blob('ecdsa')) + '\n')
     const seen: HostKeyEvent[] = []
-    const fleet = Fleet.open(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)})
-    try {
+    await withFleet(loaded, {only: ['bastion'], onHostKeyNew: (e) => seen.push(e)}, async (fleet) => {
       expect((await (await fleet.connect('bastion')).exec('echo ok')).stdout).toBe('ok\n')
-    } finally {
-      await fleet.close()
-    }
+    })
     expect(seen.map((e) => [e.trust, e.keyType, e.fingerprint])).toEqual([['announced', 'ssh-ed25519', fingerprint(blob('ed25519'))]])
     expect(seen[0].message).toContain('over the connection its pinned ecdsa-sha2-nistp256 key verified')
     expect(readFileSync(loaded.knownHostsPath, 'utf8')).toContain(formatEntry({names: ['bastion', ADDR], port}, blob('ed25519')))

@@ -13,13 +13,9 @@ import type {ScaleStatus} from '../../src/roles/scaler.js'
 import {type NodeSample, parseNodeMetrics, parseStatusOutput, type RawStatus, type Sample, statusScript} from '../../src/status/collect.js'
 import {buildStatus} from '../../src/status/model.js'
 import {renderStatus} from '../../src/status/render.js'
-import {inventory, tempDir} from './render-helpers.js'
+import {EDGE_FLEET, inventory, tempDir} from './render-helpers.js'
 
-const inv = inventory({
-  domain: 'Example.com',
-  bastion: {name: 'edge', publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
-  web: {nodes: [{name: 'web1', address: '10.10.0.11'}, {name: 'web2', address: '10.10.0.12'}, {name: 'web3', address: '10.10.0.13', standby: true}]},
-})
+const inv = inventory({...EDGE_FLEET, domain: 'Example.com'})
 const dir = tempDir('infra-status-')
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
