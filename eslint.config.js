@@ -123,6 +123,21 @@ export default defineConfig(
     },
   },
   {
+    // Tests and scripts read JSON and YAML documents as they come (the shape is what they assert):
+    // the no-unsafe-* family, about values typed `any`, is for the product code.
+    name: 'infra/tests',
+    files: ['test/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      // Fakes implement async interfaces without awaiting anything.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
     // Size limits for the product code (tests are exempt). A file or function above them carries
     // `/* eslint-disable max-lines -- <reason> */` (or max-lines-per-function) at its top; a data
     // table is a valid reason.

@@ -42,7 +42,7 @@ function infra(args: string[], opts: {allowFail?: boolean} = {}): {ms: number; c
 
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 const fmt = (n: number, unit: string) => (unit === 's' ? (n / 1000).toFixed(2) : unit === 'ms' ? n.toFixed(0) : n.toFixed(unit === 'ratio' ? 2 : 0))
 
@@ -96,7 +96,7 @@ function startup(): void {
 }
 
 function wrkRun(argv: string[]): ReturnType<typeof wrkSummary> {
-  return wrkSummary(execFileSync(argv[0]!, argv.slice(1), {encoding: 'utf8', timeout: 60_000}))
+  return wrkSummary(execFileSync(argv[0], argv.slice(1), {encoding: 'utf8', timeout: 60_000}))
 }
 
 function proxyOverhead(publicAddress: string, web1: string): void {
@@ -135,8 +135,8 @@ function wrkSummary(out: string): {rps: number; requests: number; failed: number
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
     requests,
     failed: (errs ? errs.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx,
-    p99: p99 ? toMs(p99[1]!, p99[2]!) : 0,
-    maxMs: max ? toMs(max[1]!, max[2]!) : 0,
+    p99: p99 ? toMs(p99[1], p99[2]) : 0,
+    maxMs: max ? toMs(max[1], max[2]) : 0,
   }
 }
 
@@ -254,8 +254,8 @@ async function main(): Promise<void> {
     const active = nodes.filter((n) => !n.standby).map((n) => n.name)
     const standby = nodes.find((n) => n.standby)?.name
     if (standby && active.length >= 2) {
-      await hostDeath(inv.bastion.publicAddress, inv.bastion.name, active[0]!, standby)
-      await hostHang(inv.bastion.publicAddress, inv.bastion.name, active[1]!)
+      await hostDeath(inv.bastion.publicAddress, inv.bastion.name, active[0], standby)
+      await hostHang(inv.bastion.publicAddress, inv.bastion.name, active[1])
     }
   }
   if (!SKIP.has('doctor') && three && spawnSync('node', [BIN, 'doctor', '--help'], {env: ENV}).status === 0) {

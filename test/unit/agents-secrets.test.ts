@@ -285,8 +285,8 @@ describe('alert(): the secrets reach curl through -K - only, escaped, byte for b
     server.seen.length = 0
     await execFileP('curl', ['-K', path.join(work, 'replay-smtp.conf'), '-sS', '-m', '5', '-o', '/dev/null', `http://127.0.0.1:${server.port}/replay`])
     expect(server.seen).toHaveLength(1)
-    expect(server.seen[0]!.url).toBe('/replay')
-    const auth = Buffer.from(server.seen[0]!.auth!.replace(/^Basic /, ''), 'base64')
+    expect(server.seen[0].url).toBe('/replay')
+    const auth = Buffer.from(server.seen[0].auth!.replace(/^Basic /, ''), 'base64')
     expect(auth.equals(Buffer.from(`${USER}:${PASSWORD}`, 'utf8'))).toBe(true)
   })
 

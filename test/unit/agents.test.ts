@@ -35,7 +35,7 @@ function sh(script: string, env: Record<string, string> = {}): {code: number; st
 describe('rendered agent files', () => {
   const ctx = {...context(inv, {agentPublicKey: PUB, smtpPassword: 'hunter2'}), alertWebhook: 'http://203.0.113.50:8080/hook'}
   const bastionFiles = agentBastionFiles(ctx)
-  const webFiles = agentWebFiles(ctx, hosts.web1!)
+  const webFiles = agentWebFiles(ctx, hosts.web1)
   const scripts = [...bastionFiles, ...webFiles].filter((f) => f.validate === 'sh -n {}')
 
   it('installs the scripts, policy, cron file and SMTP secret on the bastion, and the node agent and key on web nodes', () => {
@@ -46,11 +46,11 @@ describe('rendered agent files', () => {
     expect(fileAt(bastionFiles, AGENT_PATHS.webhookSecret)).toMatchObject({secret: true, mode: 0o600, owner: 'root', content: 'http://203.0.113.50:8080/hook'})
     expect(webFiles.map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent, `${AGENT_PATHS.agentKeysDir}/root`])
     // Without the bastion's key (a dry run before the first provision) the key file is left alone.
-    expect(agentWebFiles(context(inv), hosts.web1!).map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent])
+    expect(agentWebFiles(context(inv), hosts.web1).map((f) => f.path)).toEqual([AGENT_PATHS.nodeAgent])
     // Part of the roles' desired state.
-    expect(desiredState(ctx, hosts.edge!).files.map((f) => f.path)).toContain(AGENT_PATHS.cron)
-    expect(desiredState(ctx, hosts.edge!).services.map((s) => s.name)).toContain('cron')
-    expect(desiredState(ctx, hosts.web2!).files.map((f) => f.path)).toContain(`${AGENT_PATHS.agentKeysDir}/root`)
+    expect(desiredState(ctx, hosts.edge).files.map((f) => f.path)).toContain(AGENT_PATHS.cron)
+    expect(desiredState(ctx, hosts.edge).services.map((s) => s.name)).toContain('cron')
+    expect(desiredState(ctx, hosts.web2).files.map((f) => f.path)).toContain(`${AGENT_PATHS.agentKeysDir}/root`)
   })
 
   it.each(scripts.map((f) => [f.path, f] as const))('%s passes sh -n (its own validate command)', (_p, f) => {
@@ -110,13 +110,13 @@ describe('the restricted key', () => {
 
   it('web nodes read it from a second AuthorizedKeysFile; the operator keeps ~/.ssh/authorized_keys', () => {
     const ctx = context(inv)
-    expect(renderSshd(ctx, hosts.web1!)).toMatch(/^AuthorizedKeysFile \.ssh\/authorized_keys \/etc\/ssh\/infra_agent_keys\/%u$/m)
-    expect(renderSshd(ctx, hosts.edge!)).not.toMatch(/AuthorizedKeysFile/)
+    expect(renderSshd(ctx, hosts.web1)).toMatch(/^AuthorizedKeysFile \.ssh\/authorized_keys \/etc\/ssh\/infra_agent_keys\/%u$/m)
+    expect(renderSshd(ctx, hosts.edge)).not.toMatch(/AuthorizedKeysFile/)
   })
 
   describe('the node agent (forced command)', () => {
     const agent = path.join(dir, 'infra-node-agent')
-    writeFileSync(agent, fileAt(agentWebFiles(context(inv), hosts.web1!), AGENT_PATHS.nodeAgent).content, {mode: 0o755})
+    writeFileSync(agent, fileAt(agentWebFiles(context(inv), hosts.web1), AGENT_PATHS.nodeAgent).content, {mode: 0o755})
     it.each(['id', 'cat /etc/shadow', 'start; id', 'restart nginx', 'sample && id', '', 'status\nid'])('refuses %j', (cmd) => {
       const r = sh(agent, {SSH_ORIGINAL_COMMAND: cmd, SSH_CLIENT: '10.10.0.1 5555 22'})
       expect(r.code).toBe(126)
@@ -283,7 +283,7 @@ describe('provision: a no-change re-run', () => {
             events.push(`exec ${name}`)
             if (cmd === agentKeyCommand(true)) return {code: 0, stdout: `${PUB}\n`, stderr: ''}
             if (cmd !== 'bash -s') throw new Error(`unexpected command on ${name}: ${cmd}`)
-            return {code: 0, stdout: factsOutput(desiredState(withKey, hosts[name]!)), stderr: ''}
+            return {code: 0, stdout: factsOutput(desiredState(withKey, hosts[name])), stderr: ''}
           },
         }
       },

@@ -251,3 +251,24 @@ describe('the confirmation of a guarded change', () => {
     expect(() => confirmScript('x; rm -rf /')).toThrow(/not a run id/)
   })
 })
+
+describe('daemonReload', () => {
+  /** The apply script for one changed file and a service it restarts (not run: it needs systemd). */
+  function scriptFor(extra: Partial<DesiredFile>): string {
+    const unit = file('drop-in.conf', '[Service]\nLimitNOFILE=4096\n', {notify: [{service: 'haproxy', action: 'restart'}], ...extra})
+    const desired: HostDesiredState = {host, packages: [], files: [unit], services: [{name: 'haproxy', enabled: true, running: true}]}
+    const plan = planHost(desired, factsOnThisMachine(desired).facts)
+    return applyScript(plan, {runId: runId(), guardSeconds: 30, stateDir: sd, holder: 'tester@here pid 1'})
+  }
+
+  it('reloads systemd after a file marked daemonReload changes, before its service is restarted', () => {
+    const script = scriptFor({daemonReload: true})
+    const reload = script.indexOf('systemctl daemon-reload')
+    expect(reload).toBeGreaterThan(-1)
+    expect(script.indexOf('restart', reload)).toBeGreaterThan(reload)
+  })
+
+  it('does not reload systemd for a plain file outside /etc/systemd', () => {
+    expect(scriptFor({})).not.toContain('systemctl daemon-reload')
+  })
+})

@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {parseList} from '../../src/edge/bans.js'
 import {edgePaths} from '../../src/roles/edge.js'
-import {DEFAULT_PATHS, type HostPaths} from '../../src/roles/render.js'
+import {DEFAULT_PATHS} from '../../src/host/paths.js'
 import {type Harness, startEdge, until} from './edge-harness.js'
 import {DOMAIN, inventory, run} from './render-helpers.js'
 
@@ -31,7 +31,7 @@ let bansFile: string
 
 beforeAll(async () => {
   h = await startEdge('flood', inv, [A, B, OFFICE])
-  const e = edgePaths({...DEFAULT_PATHS, ...h.paths} as HostPaths)
+  const e = edgePaths({...DEFAULT_PATHS, ...h.paths})
   script = e.bansScript
   bansFile = e.bansFile
 }, 30_000)

@@ -55,7 +55,9 @@ function killNamespace(name: string): void {
     for (const pid of pids) {
       try {
         process.kill(Number(pid), i < 5 ? 'SIGTERM' : 'SIGKILL')
-      } catch {}
+      } catch {
+        // gone already
+      }
     }
     spawnSync('sleep', ['0.1'])
   }
@@ -65,13 +67,15 @@ function killNamespace(name: string): void {
 /** Namespaces of this tag left by a run that died (its pid is gone). */
 function cleanStale(tag: string): void {
   const list = spawnSync('ip', ['netns', 'list'], {encoding: 'utf8'}).stdout ?? ''
-  for (const name of list.split('\n').map((l) => l.split(' ')[0]!)) {
+  for (const name of list.split('\n').map((l) => l.split(' ')[0])) {
     const m = new RegExp(`^inft-(\\d+)-${tag}$`).exec(name)
     if (!m) continue
     try {
       process.kill(Number(m[1]), 0)
       continue
-    } catch {}
+    } catch {
+      // its run is gone: clean up below
+    }
     killNamespace(name)
   }
 }
@@ -80,7 +84,7 @@ function cleanStale(tag: string): void {
 export interface Namespace {
   ns: string
   /** Run a command inside the namespace (waits for it). */
-  inNs(argv: string[]): RunResult
+  inNs: (argv: string[]) => RunResult
   /** Start a long-running process inside the namespace; `onErr` gets its stderr as it comes. */
   start(argv: string[], name: string, onErr?: (s: string) => void): ChildProcess
   /** Stop what was started, kill anything left in the namespace, delete it. */
@@ -110,7 +114,7 @@ export function throwawayNamespace(tag: string, addresses: Iterable<string> = []
     start(argv, name, onErr) {
       const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: ['ignore', 'ignore', 'pipe']})
       let err = ''
-      child.stderr!.on('data', (d) => {
+      child.stderr.on('data', (d) => {
         err += String(d)
         onErr?.(String(d))
       })
@@ -144,7 +148,7 @@ export interface EdgeOptions {
   /** Path overrides on top of edgePathsIn(dir) (e.g. the default chroot back). */
   paths?: Partial<HostPaths>
   /** Start the web nodes' servers instead of the echo backends (they must answer the health check). */
-  backends?: (space: Namespace, dir: string, inv: Inventory) => void
+  backends?: (this: void, space: Namespace, dir: string, inv: Inventory) => void
 }
 
 /**
@@ -153,7 +157,7 @@ export interface EdgeOptions {
  * Resolves once HAProxy sees every active node UP.
  */
 export async function startEdge(tag: string, inv: Inventory, clients: string[], extra: Partial<RenderContext> = {}, opts: EdgeOptions = {}): Promise<Harness> {
-  for (const [bin, pkg] of [['haproxy', 'haproxy'], ['curl', 'curl'], ['socat', 'socat']]) requireTool(bin!, pkg!)
+  for (const [bin, pkg] of [['haproxy', 'haproxy'], ['curl', 'curl'], ['socat', 'socat']]) requireTool(bin, pkg)
   const space = throwawayNamespace(tag, [inv.bastion.publicAddress, inv.bastion.privateAddress, ...inv.web.nodes.map((n) => n.address), ...clients])
   const {ns, inNs} = space
   const dir = tempDir(`infra-${tag}-`)
@@ -161,7 +165,7 @@ export async function startEdge(tag: string, inv: Inventory, clients: string[], 
 
   const paths: Partial<HostPaths> = {...edgePathsIn(dir), ...opts.paths}
   const hosts = hostsByName(inv)
-  writeInside(dir, desiredState(context(inv, {paths, ...extra}), hosts[inv.bastion.name]!).files)
+  writeInside(dir, desiredState(context(inv, {paths, ...extra}), hosts[inv.bastion.name]).files)
   // Logs to stderr (captured here) instead of the machine's syslog.
   const cfg = readFileSync(`${dir}/haproxy.cfg`, 'utf8')
     .replace(/^ {4}log \/dev\/log local0$/m, '    log stderr format raw local0 info')

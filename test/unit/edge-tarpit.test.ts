@@ -11,7 +11,7 @@ import {spawn} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {edgePaths} from '../../src/roles/edge.js'
-import {DEFAULT_PATHS, type HostPaths} from '../../src/roles/render.js'
+import {DEFAULT_PATHS} from '../../src/host/paths.js'
 import {type Harness, startEdge, until} from './edge-harness.js'
 import {DOMAIN, inventory} from './render-helpers.js'
 
@@ -49,13 +49,13 @@ function flood(from: string, n: number): Promise<[number, number][]> {
 /** Field `name` of the https frontend's line in `show stat`. */
 async function frontendStat(name: string): Promise<number> {
   const [head, ...rows] = (await h.cli('show stat https 1 -1')).trim().split('\n')
-  const i = head!.replace(/^# /, '').split(',').indexOf(name)
+  const i = head.replace(/^# /, '').split(',').indexOf(name)
   return Number(rows.find((r) => r.startsWith('https,FRONTEND,'))!.split(',')[i])
 }
 
 describe('banned clients with banAction: tarpit', () => {
   it('hold at most limits.connections connections each: the rest are refused at once, and another client is served', async () => {
-    const e = edgePaths({...DEFAULT_PATHS, ...h.paths} as HostPaths)
+    const e = edgePaths({...DEFAULT_PATHS, ...h.paths})
     expect(await h.cli(`add acl ${e.bansFile} ${LISTED}`)).not.toMatch(/error|unknown/i)
     expect(await h.cli(`set table edge_ban key ::ffff:${AUTO} data.gpc0 1`)).not.toMatch(/error|unknown/i)
     expect(h.codes(OTHER, [URL])).toEqual([200])

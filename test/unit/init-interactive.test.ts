@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadInventory} from '../../src/inventory/load.js'
 import {TSX, writeInitRunner} from './command-helpers.js'
+import {shq} from '../../src/host/quote.js'
 
 /**
  * The wizard answered by a "person": `infra init` runs under a real pseudo-terminal (util-linux
@@ -25,8 +26,7 @@ beforeAll(() => {
 })
 afterAll(() => rmSync(tmp, {recursive: true, force: true}))
 
-const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- terminal escape sequences are what this strips
 const ANSI = /\u001B\[[\d;?]*[A-Za-z]|\u001B[()][AB012]|\u001B[=>78]|\r/g
 
 /** A tiny expect(1): run a command on a pseudo-terminal, wait for text, type answers. */

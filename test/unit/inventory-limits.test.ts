@@ -5,7 +5,7 @@
  * health path are checked the same way.
  */
 import {generateKeyPairSync} from 'node:crypto'
-import {mkdirSync, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -29,7 +29,7 @@ const BASE: InventoryInput = {
 type Json = {properties?: Record<string, Json>; items?: Json; pattern?: string; anyOf?: Json[]}
 
 /** Key paths (e.g. ["web", "timeout"]) of every duration in the schema (the JSON Schema's duration pattern). */
-function durationKeys(s: Json = inventoryJsonSchema() as Json, at: string[] = []): string[][] {
+function durationKeys(s: Json = inventoryJsonSchema(), at: string[] = []): string[][] {
   const out: string[][] = []
   for (const [k, v] of Object.entries(s.properties ?? {})) {
     if (v.pattern === '^[1-9]\\d*(s|m|h)$') out.push([...at, k])
@@ -81,7 +81,7 @@ const publicKey = generateKeyPairSync('rsa', {modulusLength: 2048}).publicKey.ex
 function haproxyCheck(input: InventoryInput): {code: number; output: string} {
   const inv = inventory(input)
   const paths = nextHaproxyPaths()
-  const state = desiredState(context(inv, {paths, authMaterial: {key: publicKey}}), hostsByName(inv)[inv.bastion.name]!)
+  const state = desiredState(context(inv, {paths, authMaterial: {key: publicKey}}), hostsByName(inv)[inv.bastion.name])
   const dir = path.dirname(paths.haproxyConfig!)
   writeInside(dir, state.files)
   return runValidate(fileAt(state.files, paths.haproxyConfig!), `${dir}/stage`)
@@ -143,7 +143,7 @@ scaling: {recheckEvery: 99999999999999999999999h}
   })
 
   it('one second more is refused for every key', () => {
-    for (const p of keys) expect(accepts(p, `${maxima[p.join('.')]! + 1}s`), p.join('.')).toBe(false)
+    for (const p of keys) expect(accepts(p, `${maxima[p.join('.')] + 1}s`), p.join('.')).toBe(false)
   })
 })
 
@@ -191,7 +191,7 @@ describe('web.healthCheck.path: the schema refuses every path the renderers woul
     }
   }
   const random = rng(13)
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]
   const good = ['a', 'Z', '0', '9', '_', '-', '.', '..', '~', '/', 'health', 'v1.2']
   const bad = ['//', ' ', ';', '#', '%20', '?x=1', '"', "'", '\\', '{', '$', '\t', 'é', '*', ':']
   const generated = Array.from({length: 400}, () => {

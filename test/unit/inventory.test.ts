@@ -261,7 +261,7 @@ describe('validateInventoryText: every key says what it expects', () => {
     }
     if (s.items) visit(s.items, [...p, 0])
   }
-  visit(inventoryJsonSchema() as S, [])
+  visit(inventoryJsonSchema(), [])
 
   it.each(leaves)('%s of the wrong type', (shown, p, s) => {
     const bad = s.type === 'boolean' ? 'nope' : true

@@ -31,8 +31,8 @@ const argsOf = (text: string) => /^ARGS="([^"]*)"$/m.exec(text)?.[1]?.split(' ')
 
 describe('node exporter on every host', () => {
   it('listens on the private address of a web node and on loopback on the bastion', () => {
-    expect(argsOf(renderNodeExporterDefaults(ctx, hosts.web2!))).toContain('--web.listen-address=10.10.0.12:9100')
-    expect(argsOf(renderNodeExporterDefaults(ctx, hosts.edge!))).toContain('--web.listen-address=127.0.0.1:9100')
+    expect(argsOf(renderNodeExporterDefaults(ctx, hosts.web2))).toContain('--web.listen-address=10.10.0.12:9100')
+    expect(argsOf(renderNodeExporterDefaults(ctx, hosts.edge))).toContain('--web.listen-address=127.0.0.1:9100')
     for (const h of Object.values(hosts)) {
       expect(argsOf(renderNodeExporterDefaults(ctx, h))).toContain('--collector.textfile.directory=/var/lib/prometheus/node-exporter')
       // No address of every interface: 0.0.0.0 or an empty host part.
@@ -53,7 +53,7 @@ describe('node exporter on every host', () => {
   })
 
   it('web firewall: port 9100 only from the bastion', () => {
-    const nft = renderWebNftables(ctx, hosts.web1!)
+    const nft = renderWebNftables(ctx, hosts.web1)
     const line = nft.split('\n').find((l) => /\b9100\b/.test(l))
     expect(line, nft).toMatch(/ip saddr \$bastion tcp dport \{[^}]*\b9100\b/)
     expect(nft).toMatch(/define bastion = 10\.10\.0\.1\n/)
@@ -66,7 +66,7 @@ describe('node exporter on every host', () => {
     expect(configOf(inv).metricsTargets.map((t) => t.name)).toEqual(['edge', 'web1', 'web2', 'web3'])
     for (const t of configOf(inv).metricsTargets) {
       expect(stats).toContain(`use_backend metrics_${t.name} if { path /nodes/${t.name}/metrics }`)
-      const backend = cfg.slice(cfg.indexOf(`backend metrics_${t.name}\n`)).split('\n\n')[0]!
+      const backend = cfg.slice(cfg.indexOf(`backend metrics_${t.name}\n`)).split('\n\n')[0]
       expect(backend).toContain('http-request set-path /metrics')
       expect(backend).toContain(`server ${t.name} ${t.name === 'edge' ? '127.0.0.1' : inv.web.nodes.find((n) => n.name === t.name)!.address}:9100`)
     }

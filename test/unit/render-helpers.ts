@@ -141,7 +141,7 @@ export function runValidate(file: DesiredFile, stageDir: string, content = file.
 }
 
 export function run(argv: string[], input?: string): RunResult {
-  const r = spawnSync(argv[0]!, argv.slice(1), {encoding: 'utf8', input, timeout: 30_000})
+  const r = spawnSync(argv[0], argv.slice(1), {encoding: 'utf8', input, timeout: 30_000})
   if (r.error) throw r.error
   return {code: r.status ?? -1, output: `${r.stdout ?? ''}${r.stderr ?? ''}`}
 }
@@ -171,7 +171,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined> | 
     }
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`)
 }
 
 /** Paths under `dir` for everything HAProxy reads besides its config (for `haproxy -c` on this machine). */

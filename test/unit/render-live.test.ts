@@ -8,7 +8,6 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 
 import {Client} from 'ssh2'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -92,7 +91,7 @@ function nginxNodes(space: Namespace, root: string, fleet: Inventory): void {
   for (const node of fleet.web.nodes) {
     const nd = `${root}/${node.name}`
     const paths: Partial<HostPaths> = {nginxSite: `${nd}/site.conf`, nginxLogDir: nd, webRoot: `${nd}/www`}
-    writeInside(root, desiredState(context(fleet, {paths}), hosts[node.name]!).files)
+    writeInside(root, desiredState(context(fleet, {paths}), hosts[node.name]).files)
     const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${nd}/${t};`).join(' ')
     writeFileSync(
       `${nd}/nginx.conf`,
@@ -106,7 +105,7 @@ function nginxNodes(space: Namespace, root: string, fleet: Inventory): void {
 
 describe('HAProxy and nginx serving the rendered configuration', () => {
   beforeAll(async () => {
-    for (const [bin, pkg] of [['nginx', 'nginx'], ['openssl', 'openssl']]) requireTool(bin!, pkg!)
+    for (const [bin, pkg] of [['nginx', 'nginx'], ['openssl', 'openssl']]) requireTool(bin, pkg)
     // The bastion: HAProxy with the rendered config (its chroot as on a host), certificate, error pages and scripts.
     h = await startEdge('live', inv, [], {errorPageOverrides: {503: SORRY}}, {backends: nginxNodes, paths: {haproxyChroot: DEFAULT_PATHS.haproxyChroot}})
     dir = h.dir
@@ -136,7 +135,7 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
       expect(r.head).toMatch(/^HTTP\/2 200/)
       expect(r.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains')
       expect(r.body).toContain(`<h1>${r.headers['x-served-by']}</h1>`)
-      seen.push(r.headers['x-served-by']!)
+      seen.push(r.headers['x-served-by'])
     }
     expect(new Set(seen)).toEqual(new Set(['web1', 'web2']))
     expect(seen.filter((s) => s === 'web1')).toHaveLength(3)
@@ -237,7 +236,7 @@ describe('HAProxy and nginx serving the rendered configuration', () => {
     for (let i = 0; i < 8; i++) {
       const r = get('https://example.com/')
       expect(r.status, r.raw).toBe(200)
-      served.push(r.headers['x-served-by']!)
+      served.push(r.headers['x-served-by'])
     }
     expect(new Set(served)).toEqual(new Set(['web1']))
     await until('web2 DOWN', async () => ((await statuses()).web2?.startsWith('DOWN') ? true : undefined))
@@ -291,7 +290,7 @@ describe('sshd with the rendered drop-in, reached by infra\'s own SSH client (ss
         `StrictModes no\nUsePAM no\n`,
     )
     const paths = {sshdConfig: `${d}/sshd_config`, sshdDropInDir: `${d}/sshd_config.d`, sshdDropIn: `${d}/sshd_config.d/00-infra.conf`}
-    const file = desiredState(context(inv, {paths}), hostsByName(inv).web1!).files.find((f) => f.path === paths.sshdDropIn)!
+    const file = desiredState(context(inv, {paths}), hostsByName(inv).web1).files.find((f) => f.path === paths.sshdDropIn)!
     writeFileSync(file.path, file.content)
     mkdirSync('/run/sshd', {recursive: true, mode: 0o755})
     sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', `${d}/sshd_config`], {stdio: ['ignore', 'ignore', 'pipe']})
@@ -338,7 +337,7 @@ describe('sshd with the rendered drop-in, reached by infra\'s own SSH client (ss
 })
 
 describe('sshd with the drop-in for ssh.user deploy: root only through a forced command on web nodes, never on the bastion (loopback)', () => {
-  const deploy = inventory({...inv, ssh: {...inv.ssh, user: 'deploy'}} as Parameters<typeof inventory>[0])
+  const deploy = inventory({...inv, ssh: {...inv.ssh, user: 'deploy'}})
   let d: string
   const procs: ChildProcess[] = []
   const ports: Record<'bastion' | 'web', number> = {bastion: 0, web: 0}
@@ -372,7 +371,7 @@ describe('sshd with the drop-in for ssh.user deploy: root only through a forced 
           `HostKey ${d}/host_ed25519\nListenAddress 127.0.0.1\nPort ${ports[role]}\nPidFile ${r}/sshd.pid\nStrictModes no\nUsePAM no\n`,
       )
       const paths = {sshdConfig: `${r}/sshd_config`, sshdDropInDir: `${r}/sshd_config.d`, sshdDropIn: `${r}/sshd_config.d/00-infra.conf`, sshHostKeyDir: r}
-      const host = role === 'bastion' ? h.bastion! : h.web1!
+      const host = role === 'bastion' ? h.bastion : h.web1
       const file = desiredState(context(deploy, {paths}), host).files.find((f) => f.path === paths.sshdDropIn)!
       writeFileSync(file.path, file.content)
       mkdirSync('/run/sshd', {recursive: true, mode: 0o755})

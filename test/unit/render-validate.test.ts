@@ -69,7 +69,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
     const dir = caseDir()
     const overrides = {404: '<!doctype html><h1>Not here</h1>\n'}
     const ctx = context(inv, {paths: haproxyPaths(dir), errorPageOverrides: overrides})
-    const state = desiredState(ctx, hosts[inv.bastion.name]!)
+    const state = desiredState(ctx, hosts[inv.bastion.name])
     writeInside(dir, state.files)
     const cfg = fileAt(state.files, `${dir}/haproxy.cfg`)
     expect(cfg.validate).toBe('haproxy -c -f {}')
@@ -88,7 +88,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
   it('the save-state script parses (sh -n) and the systemd drop-in keeps validation before the USR2', () => {
     const dir = caseDir()
     const ctx = context(inv, {paths: haproxyPaths(dir)})
-    const state = desiredState(ctx, hosts[inv.bastion.name]!)
+    const state = desiredState(ctx, hosts[inv.bastion.name])
     const script = fileAt(state.files, `${dir}/save-state`)
     const r = runValidate(script, `${dir}/stage`)
     expect(r.code, r.output).toBe(0)
@@ -98,7 +98,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
   for (const role of ['bastion', 'web'] as const) {
     it(`nft -c accepts the ${role} ruleset (and rejects a broken one)`, () => {
       const dir = caseDir()
-      const host = role === 'bastion' ? hosts[inv.bastion.name]! : hosts[inv.web.nodes[0]!.name]!
+      const host = role === 'bastion' ? hosts[inv.bastion.name] : hosts[inv.web.nodes[0].name]
       const ctx = context(inv, {paths: {nftablesConfig: `${dir}/nftables.conf`}})
       const file = fileAt(desiredState(ctx, host).files, `${dir}/nftables.conf`)
       expect(file.validate).toBe('nft -c -f {}')
@@ -112,7 +112,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
   for (const role of ['bastion', 'web'] as const) {
     it(`sshd -t accepts the ${role} drop-in inside Debian's sshd_config, and sshd -T shows it wins`, () => {
       const dir = caseDir()
-      const host = role === 'bastion' ? hosts[inv.bastion.name]! : hosts[inv.web.nodes[0]!.name]!
+      const host = role === 'bastion' ? hosts[inv.bastion.name] : hosts[inv.web.nodes[0].name]
       const paths = {sshdConfig: `${dir}/sshd_config`, sshdDropInDir: `${dir}/sshd_config.d`, sshdDropIn: `${dir}/sshd_config.d/00-infra.conf`}
       // Debian's main file, its Include pointed at our folder, host keys in the temp folder.
       mkdirSync(paths.sshdDropInDir)
@@ -170,7 +170,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
         .replace('pid /run/nginx.pid;', `pid ${dir}/nginx.pid;`)
       expect(debian).toContain(`include ${dir}/nginx/conf.d/*.conf;`)
       writeFileSync(paths.nginxConfig, debian)
-      const state = desiredState(context(inv, {paths}), hostsByName(inv)[node.name]!)
+      const state = desiredState(context(inv, {paths}), hostsByName(inv)[node.name])
       const site = fileAt(state.files, paths.nginxSite)
       addAddress(node.address)
       const ok = runValidate(site, `${dir}/stage`, site.content, wrap)
@@ -190,7 +190,7 @@ describe.each(Object.entries(INVENTORIES))('real validators: %s', (_name, input)
   it('apt-config reads the unattended-upgrades files: security origins only, no reboot', () => {
     const dir = caseDir()
     const paths = {aptAutoUpgrades: `${dir}/20auto-upgrades`, aptUnattended: `${dir}/52infra-unattended`}
-    const files = desiredState(context(inv, {paths}), hostsByName(inv)[inv.web.nodes[0]!.name]!).files
+    const files = desiredState(context(inv, {paths}), hostsByName(inv)[inv.web.nodes[0].name]).files
     for (const p of Object.values(paths)) {
       const r = runValidate(fileAt(files, p), `${dir}/stage`)
       expect(r.code, r.output).toBe(0)
@@ -211,9 +211,9 @@ describe('sshd: who may log in as root, and which host keys are offered (real ss
   /** A temp sshd setup: Debian's main file with its Include pointed at our folder, host keys made by ssh-keygen -A (as a Debian host or the lab gets them). */
   function sshdCase(user: string, role: 'bastion' | 'web', rsaBits?: number) {
     const dir = caseDir()
-    const inv = inventory({...INVENTORIES['three active, no aliases']!, ssh: {user}})
+    const inv = inventory({...INVENTORIES['three active, no aliases'], ssh: {user}})
     const h = hostsByName(inv)
-    const host = role === 'bastion' ? h[inv.bastion.name]! : h[inv.web.nodes[0]!.name]!
+    const host = role === 'bastion' ? h[inv.bastion.name] : h[inv.web.nodes[0].name]
     const keyDir = `${dir}/etc/ssh`
     mkdirSync(keyDir, {recursive: true})
     const keygen = run(['ssh-keygen', '-A', '-f', dir])
@@ -270,7 +270,7 @@ describe('sshd: who may log in as root, and which host keys are offered (real ss
       const t = effective(c)
       const keys = t.split('\n').filter((l) => l.startsWith('hostkey '))
       expect(keys).toEqual([`hostkey ${c.keyDir}/ssh_host_ed25519_key`, `hostkey ${c.keyDir}/ssh_host_rsa_key`])
-      const algos = t.match(/^hostkeyalgorithms (.*)$/m)![1]!.split(',')
+      const algos = t.match(/^hostkeyalgorithms (.*)$/m)![1].split(',')
       expect(algos).toEqual(['ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'rsa-sha2-512', 'rsa-sha2-256', 'rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com'])
       // ssh-keygen -A made an ECDSA key too: it stays on disk, not loaded (user keys are another list).
       expect(readFileSync(`${c.keyDir}/ssh_host_ecdsa_key.pub`, 'utf8')).toMatch(/^ecdsa-sha2-nistp256 /)

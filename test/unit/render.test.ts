@@ -28,10 +28,10 @@ import {
 import {packagesFor} from '../../src/roles/packages.js'
 import {context, fileAt, hostsByName, INVENTORIES, inventory, tempDir} from './render-helpers.js'
 
-const oneActive = inventory(INVENTORIES['one active, two standby, aliases']!)
-const threeActive = inventory(INVENTORIES['three active, no aliases']!)
-const app = inventory(INVENTORIES['app port, custom health check and web port']!)
-const admin = inventory(INVENTORIES['admin allowlist and ssh port']!)
+const oneActive = inventory(INVENTORIES['one active, two standby, aliases'])
+const threeActive = inventory(INVENTORIES['three active, no aliases'])
+const app = inventory(INVENTORIES['app port, custom health check and web port'])
+const admin = inventory(INVENTORIES['admin allowlist and ssh port'])
 
 const lines = (text: string) => text.split('\n').map((l) => l.trim())
 
@@ -159,11 +159,11 @@ describe('error pages', () => {
     const page = renderErrorPage(ctx, code)
     const [head, body] = page.split('\r\n\r\n') as [string, string]
     const h = head.split('\r\n')
-    expect(h[0]).toBe(`HTTP/1.1 ${code} ${ERROR_PAGES[code]!.reason}`)
+    expect(h[0]).toBe(`HTTP/1.1 ${code} ${ERROR_PAGES[code].reason}`)
     expect(h).toEqual(expect.arrayContaining(['Content-Type: text/html; charset=utf-8', 'Cache-Control: no-cache', 'Connection: close']))
     expect(h).toContain(`Content-Length: ${Buffer.byteLength(body)}`)
     expect(body).toContain(`<h1>${code}</h1>`)
-    expect(body).toContain(ERROR_PAGES[code]!.title)
+    expect(body).toContain(ERROR_PAGES[code].title)
     expect(Buffer.byteLength(page)).toBeLessThan(15 * 1024)
   })
 
@@ -175,7 +175,7 @@ describe('error pages', () => {
     const wrapped = renderErrorPage(c, 429)
     expect(wrapped.startsWith('HTTP/1.1 429 Too Many Requests\r\n')).toBe(true)
     expect(wrapped.endsWith('\r\n\r\n' + html)).toBe(true)
-    const state = desiredState(c, hostsByName(oneActive).bastion!)
+    const state = desiredState(c, hostsByName(oneActive).bastion)
     expect(fileAt(state.files, '/etc/haproxy/errors/infra/503.http').content).toBe(raw)
   })
 
@@ -191,7 +191,7 @@ describe('error pages', () => {
 
 describe('firewall (nftables)', () => {
   it('bastion: drop by default; web ports for all; SSH rate limited; stats only from the private network; NAT', () => {
-    const nft = renderNftables(context(oneActive), hostsByName(oneActive).bastion!)
+    const nft = renderNftables(context(oneActive), hostsByName(oneActive).bastion)
     const l = lines(nft)
     expect(l[0]).toBe('#!/usr/sbin/nft -f')
     expect(l).toContain('flush ruleset')
@@ -213,7 +213,7 @@ describe('firewall (nftables)', () => {
   })
 
   it('bastion with adminAllow: SSH only from the allowlist, on the inventory SSH port', () => {
-    const l = lines(renderNftables(context(admin), hostsByName(admin).bastion!))
+    const l = lines(renderNftables(context(admin), hostsByName(admin).bastion))
     expect(l).toContain('elements = { 198.51.100.7, 192.0.2.0/24 }')
     expect(l).toContain('tcp dport 2222 ip saddr @ssh_admins4 accept')
     expect(l).not.toContain('tcp dport 2222 accept')
@@ -221,7 +221,7 @@ describe('firewall (nftables)', () => {
   })
 
   it('web node: web, metrics and SSH only from the bastion; nothing forwarded', () => {
-    const nft = renderNftables(context(oneActive), hostsByName(oneActive).web1!)
+    const nft = renderNftables(context(oneActive), hostsByName(oneActive).web1)
     const l = lines(nft)
     expect(l).toContain('define bastion = 10.10.0.1')
     expect(l).toContain('type filter hook input priority filter; policy drop;')
@@ -232,7 +232,7 @@ describe('firewall (nftables)', () => {
     // Every accept of new traffic names the bastion or the private network as its source.
     const opens = l.filter((x) => / accept$/.test(x) && !/^(ct state|iif lo|icmpv6|type )/.test(x))
     for (const rule of opens) expect(rule).toMatch(/^ip saddr \$(bastion|private_net) /)
-    const custom = lines(renderNftables(context(app), hostsByName(app).app1!))
+    const custom = lines(renderNftables(context(app), hostsByName(app).app1))
     expect(custom).toContain('ip saddr $bastion tcp dport { 8080, 9100 } accept')
     expect(custom).toContain('define private_net = 10.20.0.0/16')
   })
@@ -243,7 +243,7 @@ describe('sshd drop-in', () => {
   const ssh2 = require('ssh2/lib/protocol/constants.js') as Record<string, string[]>
 
   it('allows keys only and hardens the login', () => {
-    const l = lines(renderSshd(context(oneActive), hostsByName(oneActive).web1!))
+    const l = lines(renderSshd(context(oneActive), hostsByName(oneActive).web1))
     for (const want of [
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
@@ -256,14 +256,14 @@ describe('sshd drop-in', () => {
     ]) {
       expect(l).toContain(want)
     }
-    expect(lines(renderSshd(context(oneActive), hostsByName(oneActive).bastion!))).toContain('AllowTcpForwarding yes')
+    expect(lines(renderSshd(context(oneActive), hostsByName(oneActive).bastion))).toContain('AllowTcpForwarding yes')
   })
 
   it("keeps an algorithm of every kind that infra's own SSH client (ssh2) speaks", () => {
     const common = (ours: string[], theirs: string[]) => ours.filter((a) => theirs.includes(a))
-    expect(common(SSHD_ALGORITHMS.kex, ssh2.DEFAULT_KEX!)).not.toEqual([])
-    expect(common(SSHD_ALGORITHMS.ciphers, ssh2.DEFAULT_CIPHER!)).not.toEqual([])
-    expect(common(SSHD_ALGORITHMS.macs, ssh2.DEFAULT_MAC!)).not.toEqual([])
+    expect(common(SSHD_ALGORITHMS.kex, ssh2.DEFAULT_KEX)).not.toEqual([])
+    expect(common(SSHD_ALGORITHMS.ciphers, ssh2.DEFAULT_CIPHER)).not.toEqual([])
+    expect(common(SSHD_ALGORITHMS.macs, ssh2.DEFAULT_MAC)).not.toEqual([])
     // Ed25519 (what ssh2 pins) and RSA with SHA-2 stay offered; ECDSA (NIST P-256) no longer is:
     // a host pinned by its ECDSA key gets its Ed25519 key pinned too (ssh-fleet.test.ts).
     for (const k of ['ssh-ed25519', 'rsa-sha2-256']) expect(SSHD_ALGORITHMS.hostKeys).toContain(k)
@@ -276,7 +276,7 @@ describe('sshd drop-in', () => {
 
 describe('nginx site', () => {
   it('static: listens on the private address only, answers the health path, names the node', () => {
-    const site = renderNginx(context(oneActive), hostsByName(oneActive).web2!)
+    const site = renderNginx(context(oneActive), hostsByName(oneActive).web2)
     const l = lines(site)
     expect(l).toContain('listen 10.10.0.12:80 default_server;')
     expect(l.filter((x) => x.startsWith('listen '))).toHaveLength(1)
@@ -285,32 +285,32 @@ describe('nginx site', () => {
     expect(l).toContain('add_header X-Served-By web2 always;')
     expect(l).toContain('root /var/www/infra;')
     expect(site).not.toContain('proxy_pass')
-    const index = fileAt(desiredState(context(oneActive), hostsByName(oneActive).web2!).files, '/var/www/infra/index.html')
+    const index = fileAt(desiredState(context(oneActive), hostsByName(oneActive).web2).files, '/var/www/infra/index.html')
     expect(index.content).toContain('<h1>web2</h1>')
   })
 
   it('with appPort: proxies everything to the local application, the health path too', () => {
-    const site = renderNginx(context(app), hostsByName(app).app1!)
+    const site = renderNginx(context(app), hostsByName(app).app1)
     const l = lines(site)
     expect(l).toContain('listen 10.20.0.21:8080 default_server;')
     expect(l).toContain('location = /status/health {')
     expect(l.filter((x) => x === 'proxy_pass http://127.0.0.1:3000;')).toHaveLength(2)
     expect(site).not.toMatch(/root |return 200/)
-    const files = desiredState(context(app), hostsByName(app).app1!).files
+    const files = desiredState(context(app), hostsByName(app).app1).files
     expect(files.map((f) => f.path)).not.toContain('/var/www/infra/index.html')
   })
 
   it('rejects a health path nginx and HAProxy cannot take literally', () => {
     // The schema refuses such a path (test/unit/inventory.test.ts); the renderer still asserts it for an inventory made by hand.
-    const valid = inventory({...INVENTORIES['three active, no aliases']!, web: {nodes: [{name: 'web1', address: '10.10.0.11'}]}})
+    const valid = inventory({...INVENTORIES['three active, no aliases'], web: {nodes: [{name: 'web1', address: '10.10.0.11'}]}})
     const inv = {...valid, web: {...valid.web, healthCheck: {...valid.web.healthCheck, path: '/health;x'}}}
-    expect(() => renderNginx(context(inv), hostsByName(inv).web1!)).toThrow(/web\.healthCheck\.path: "\/health;x"/)
+    expect(() => renderNginx(context(inv), hostsByName(inv).web1)).toThrow(/web\.healthCheck\.path: "\/health;x"/)
   })
 })
 
 describe('desired state', () => {
   it('bastion: packages, validated HAProxy config, secret PEM, error pages, reload drop-in, firewall', () => {
-    const s = desiredState(context(oneActive), hostsByName(oneActive).bastion!)
+    const s = desiredState(context(oneActive), hostsByName(oneActive).bastion)
     expect(s.packages).toEqual(packagesFor('bastion'))
     const cfg = fileAt(s.files, '/etc/haproxy/haproxy.cfg')
     expect(cfg.validate).toBe('haproxy -c -f {}')
@@ -343,19 +343,19 @@ describe('desired state', () => {
 
   it('web nodes: nginx running on active nodes, left to the scaler (stopped at first) on standby nodes', () => {
     const hosts = hostsByName(oneActive)
-    const active = desiredState(context(oneActive), hosts.web1!)
-    const standby = desiredState(context(oneActive), hosts.web2!)
+    const active = desiredState(context(oneActive), hosts.web1)
+    const standby = desiredState(context(oneActive), hosts.web2)
     expect(active.packages).toEqual(packagesFor('web'))
     // verify: after a reload, nginx must listen on the node's private address (else the engine restarts it)
     const verify = (addr: string) => `ss -Hltn 'sport = :80' | grep -qF '${addr}:80 '`
-    expect(active.services.find((s) => s.name === 'nginx')).toEqual({name: 'nginx', enabled: true, running: true, check: 'nginx -t -q', verify: verify(hosts.web1!.privateAddress)})
+    expect(active.services.find((s) => s.name === 'nginx')).toEqual({name: 'nginx', enabled: true, running: true, check: 'nginx -t -q', verify: verify(hosts.web1.privateAddress)})
     expect(standby.services.find((s) => s.name === 'nginx')).toEqual({
       name: 'nginx',
       enabled: true,
       running: 'keep',
       initial: false,
       check: 'nginx -t -q',
-      verify: verify(hosts.web2!.privateAddress),
+      verify: verify(hosts.web2.privateAddress),
     })
     expect(active.absent).toEqual(['/etc/nginx/sites-enabled/default'])
     const site = fileAt(active.files, '/etc/nginx/conf.d/infra.conf')
@@ -379,8 +379,8 @@ describe('desired state', () => {
   })
 
   it('rejects a host that is not in the inventory, and a TLS PEM without a key', () => {
-    expect(() => desiredState(context(oneActive), {...hostsByName(oneActive).web1!, name: 'web9'})).toThrow(/web9/)
-    expect(() => desiredState(context(oneActive, {tlsPem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n'}), hostsByName(oneActive).bastion!)).toThrow(
+    expect(() => desiredState(context(oneActive), {...hostsByName(oneActive).web1, name: 'web9'})).toThrow(/web9/)
+    expect(() => desiredState(context(oneActive, {tlsPem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n'}), hostsByName(oneActive).bastion)).toThrow(
       /certificate \(chain\) and its private key/,
     )
   })
@@ -406,7 +406,7 @@ describe('templates', () => {
     dirs.push(dir)
     mkdirSync(path.join(dir, 'nginx'))
     writeFileSync(path.join(dir, 'nginx/index.html.hbs'), '<p>{{name}} of {{domain}} & co</p>\n')
-    const s = desiredState(context(oneActive, {templateOverridesDir: dir}), hostsByName(oneActive).web1!)
+    const s = desiredState(context(oneActive, {templateOverridesDir: dir}), hostsByName(oneActive).web1)
     expect(fileAt(s.files, '/var/www/infra/index.html').content).toBe('<p>web1 of example.com & co</p>\n')
     // Other templates still come from the package.
     expect(fileAt(s.files, '/etc/nginx/conf.d/infra.conf').content).toContain('listen 10.10.0.11:80')

@@ -539,7 +539,7 @@ describe.skipIf(!canRun)('first contact: ssh.hostKeys, infra hosts trust, and th
     const loaded2 = fleetInventory()
     const written: string[] = []
     const write = process.stderr.write.bind(process.stderr)
-    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write
+    process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true))
     const fleet2 = Fleet.open(loaded2, {only: ['bastion']})
     try {
       await fleet2.connect('bastion')

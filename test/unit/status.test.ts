@@ -119,7 +119,7 @@ function sample(time: number, rows: string[], nodes: Record<string, NodeSample>,
 }
 function parseStatCsvRows(rows: string[]): Record<string, string>[] {
   const keys = STAT_HEADER.slice(2).split(',')
-  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [keys[i]!, v])))
+  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [keys[i], v])))
 }
 
 const T0 = Date.parse('2030-01-01T00:00:00Z')
@@ -153,14 +153,14 @@ describe('the fleet status', () => {
       ['web2', 'active'],
       ['web3', 'standby'],
     ])
-    const web1 = s.nodes[0]!
+    const web1 = s.nodes[0]
     expect(web1.requestsPerSecond).toBe(10) // 20 requests in 2 s
     expect(web1.sessions).toBe(2)
     expect(web1.cpuPercent).toBe(50) // user +50 of total +100
     expect(web1.memoryPercent).toBe(75)
     expect(web1.load1).toBe(0.7)
     expect(web1.health).toEqual({haproxy: 'UP', check: 'L7OK', probe: 200})
-    expect(s.nodes[2]!.standbyInInventory).toBe(true)
+    expect(s.nodes[2].standbyInInventory).toBe(true)
     expect(s.activeNodes).toBe(2)
     expect(s.bastion).toMatchObject({requestsPerSecond: 20, sessions: 4, requestsTotal: 140, responses5xx: 3, cpuPercent: 10})
     expect(s.bastion.certificate).toEqual({notAfter: '2030-02-20T12:00:00.000Z', daysLeft: 50})
@@ -172,22 +172,22 @@ describe('the fleet status', () => {
     const raw = healthy()
     const [before, now] = raw.samples as [Sample, Sample]
     const once = buildStatus(inv, {...raw, samples: [now]})
-    expect(once.nodes[0]!.requestsPerSecond).toBeNull()
-    expect(once.nodes[0]!.cpuPercent).toBeNull()
+    expect(once.nodes[0].requestsPerSecond).toBeNull()
+    expect(once.nodes[0].cpuPercent).toBeNull()
     const watched = buildStatus(inv, {...raw, samples: [now]}, before)
-    expect(watched.nodes[0]!.requestsPerSecond).toBe(10)
+    expect(watched.nodes[0].requestsPerSecond).toBe(10)
   })
 
   it('a counter reset (HAProxy reloaded) gives no rate rather than a negative one', () => {
     const raw = healthy()
     const [before, now] = raw.samples as [Sample, Sample]
     const reset = {...now, stat: now.stat.map((r) => ({...r, req_tot: '1'}))}
-    expect(buildStatus(inv, {...raw, samples: [before, reset]}).nodes[0]!.requestsPerSecond).toBeNull()
+    expect(buildStatus(inv, {...raw, samples: [before, reset]}).nodes[0].requestsPerSecond).toBeNull()
   })
 
   it('a node whose web service stopped is failed, with the logs command to run', () => {
     const raw = healthy()
-    const now = raw.samples[1]!
+    const now = raw.samples[1]
     now.stat = now.stat.map((r) => (r.svname === 'web2' ? {...r, status: 'DOWN', check_status: 'L4CON'} : r))
     now.probes.set('web2', '000')
     const s = buildStatus(inv, raw)
@@ -198,13 +198,13 @@ describe('the fleet status', () => {
 
   it('a node still UP in HAProxy but failing the probe now is failed (seen before the checks fall)', () => {
     const raw = healthy()
-    raw.samples[1]!.probes.set('web1', '503')
-    expect(buildStatus(inv, raw).nodes[0]!.state).toBe('failed')
+    raw.samples[1].probes.set('web1', '503')
+    expect(buildStatus(inv, raw).nodes[0].state).toBe('failed')
   })
 
   it('a host that answers nothing is down; a parked node the healthchecker marked failed stays failed', () => {
     const raw = healthy()
-    const now = raw.samples[1]!
+    const now = raw.samples[1]
     now.nodes.set('web2', silent)
     now.probes.delete('web2')
     now.stat = now.stat.map((r) => (r.svname === 'web2' ? {...r, status: 'DOWN', check_status: 'L4TOUT'} : r))
@@ -216,21 +216,21 @@ describe('the fleet status', () => {
 
   it('draining, a silent exporter, a near certificate, a stale scaler and no runtime API are problems', () => {
     const raw = healthy()
-    const now = raw.samples[1]!
+    const now = raw.samples[1]
     now.stat = now.stat.map((r) => (r.svname === 'web2' ? {...r, status: 'DRAIN'} : r))
     now.nodes.set('web1', silent)
     raw.certNotAfter = 'Jan 10 00:00:00 2030 GMT'
     raw.scaler = {...scaler, heartbeat: T0 / 1000 - 600, paused: T0 / 1000 - 700}
     const s = buildStatus(inv, raw)
-    expect(s.nodes[1]!.state).toBe('draining')
-    expect(s.nodes[0]!.state).toBe('active')
-    expect(s.nodes[0]!.cpuPercent).toBeNull()
+    expect(s.nodes[1].state).toBe('draining')
+    expect(s.nodes[0].state).toBe('active')
+    expect(s.nodes[0].cpuPercent).toBeNull()
     expect(s.scaler!.paused).toBe(true)
     expect(s.problems.join('\n')).toMatch(/web1: its node exporter does not answer: `infra provision`/)
     expect(s.problems.join('\n')).toMatch(/certificate expires in 9 days/)
     expect(s.problems.join('\n')).toMatch(/scaler last ran 600 s ago/)
 
-    const fresh = healthy().samples[1]!
+    const fresh = healthy().samples[1]
     const noApi = buildStatus(inv, {...healthy(), scaler: null, certNotAfter: null, samples: [{...fresh, stat: []}]})
     expect(noApi.nodes.map((n) => [n.state, n.health.haproxy])).toEqual([
       ['active', 'unknown'],
@@ -246,7 +246,7 @@ describe('the fleet status', () => {
 
   it('no node serving is the first problem', () => {
     const raw = healthy()
-    const now = raw.samples[1]!
+    const now = raw.samples[1]
     now.stat = now.stat.map((r) => (r.pxname === 'web' && r.svname !== 'BACKEND' ? {...r, status: 'DOWN'} : r))
     expect(buildStatus(inv, raw).problems[0]).toBe('no web node is serving: `infra doctor`')
   })
@@ -259,8 +259,8 @@ describe('the fleet status', () => {
 describe('the table', () => {
   it('one aligned row per node, the bastion totals, the certificate and the scaler', () => {
     const raw = healthy()
-    raw.samples[1]!.stat = raw.samples[1]!.stat.map((r) => (r.svname === 'web2' ? {...r, status: 'DOWN', check_status: 'L4CON'} : r))
-    raw.samples[1]!.probes.set('web2', '000')
+    raw.samples[1].stat = raw.samples[1].stat.map((r) => (r.svname === 'web2' ? {...r, status: 'DOWN', check_status: 'L4CON'} : r))
+    raw.samples[1].probes.set('web2', '000')
     const text = renderStatus(buildStatus(inv, raw))
     const lines = text.split('\n')
     expect(lines[0]).toBe('Example.com at 2030-01-01 00:00:00 UTC: 1 active web node (min 1, max 3)')
@@ -270,7 +270,7 @@ describe('the table', () => {
     expect(lines[head + 2]).toMatch(/^web2\s+failed\s+DOWN L4CON, no answer\s+/)
     expect(lines[head + 3]).toMatch(/^web3\s+standby\s+MAINT L7OK, http 200\s+0\.0\s+0\s+0\.0%\s+25\.0%$/)
     // Columns line up: STATE starts at the same offset on every row.
-    const col = lines[head]!.indexOf('STATE')
+    const col = lines[head].indexOf('STATE')
     for (const l of lines.slice(head + 1, head + 4)) expect(l.slice(col, col + 1)).toMatch(/[a-z]/)
     expect(text).toContain('bastion edge: 20.0 req/s, 4 sessions, 140 requests, 3 5xx, CPU 10.0%')
     expect(text).toContain('certificate 50 days left (until 2030-02-20)')
