@@ -8,6 +8,7 @@ import {certNames, isoDay} from '../tls/self-signed.js'
 import {answersFromInput, crossCheck, existsError, type InitAnswers, type InitInput, type NoPromptReason} from './answers.js'
 import {displayPath, renderInventory, validateRendered} from './render.js'
 import {createOperatorKey, type KeyPlan, type OperatorKey, planOperatorKey} from './ssh-key.js'
+import {pathExists} from '../lib/fs.js'
 
 /**
  * `infra init`: gather answers (flags, then prompts when a person is there), render and validate
@@ -51,15 +52,6 @@ export interface InitReport extends InitResult {
   certPath?: string
   certKeyPath?: string
   warnings: string[]
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** Where this run writes, worked out from the options. */
@@ -122,7 +114,7 @@ async function confirmByPerson(opts: InitOptions, target: InitTarget, answers: I
 /** The self-signed certificate (made or kept), noting in `made` what this run created. */
 async function writeSelfSigned(answers: InitAnswers, days: number, dir: string, made: string[]): Promise<Partial<InitReport>> {
   const p = selfSignedPaths(dir, answers.domain)
-  const hadCert = (await exists(p.certPath)) || (await exists(p.keyPath))
+  const hadCert = (await pathExists(p.certPath)) || (await pathExists(p.keyPath))
   const m = await ensureSelfSigned({dir, domain: answers.domain, aliases: answers.aliases, days})
   if (m.created && !hadCert) made.push(m.certPath, m.keyPath)
   return {
@@ -143,7 +135,7 @@ async function writeAll(target: InitTarget, gathered: {answers: InitAnswers; key
   const previous = target.existed ? await readFile(file, 'utf8') : undefined
   // Folders this run will make (removed again on failure).
   const folders = [dir, path.dirname(answers.sshKey), path.join(dir, 'tls')]
-  const newFolders = (await Promise.all(folders.map(async (d) => ((await exists(d)) ? undefined : d)))).filter((d): d is string => d !== undefined)
+  const newFolders = (await Promise.all(folders.map(async (d) => ((await pathExists(d)) ? undefined : d)))).filter((d): d is string => d !== undefined)
   try {
     let operatorKey: OperatorKey
     if (keyPlan.exists) {
@@ -187,7 +179,7 @@ export async function runInit(opts: InitOptions): Promise<InitReport> {
   const dir = path.dirname(file)
   const shown = displayPath(file, cwd)
 
-  const existed = await exists(file)
+  const existed = await pathExists(file)
   if (existed && (await stat(file)).isDirectory()) {
     throw new ConfigError(`${shown} is a folder`, {hint: `Name the inventory file itself, e.g. -c ${path.join(shown, 'infra.yaml')}.`})
   }

@@ -4,6 +4,7 @@ import {access, chmod, mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ConfigError} from '../lib/errors.js'
+import {pathExists} from '../lib/fs.js'
 
 /**
  * The operator's SSH key: an ed25519 key in OpenSSH format (what ssh2 reads), made by ssh-keygen
@@ -44,15 +45,6 @@ export function fingerprintOf(publicKeyLine: string): string {
   return sshFingerprint(Buffer.from(blob, 'base64'))
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function sshKeygen(): Promise<string> {
   const bin = await findExecutable('ssh-keygen')
   if (!bin) {
@@ -72,7 +64,7 @@ export type KeyPlan = {exists: true; key: OperatorKey} | {exists: false; private
  */
 export async function planOperatorKey(privateKeyPath: string, label = '--ssh-key'): Promise<KeyPlan> {
   const publicKeyPath = `${privateKeyPath}.pub`
-  if (!(await exists(privateKeyPath))) {
+  if (!(await pathExists(privateKeyPath))) {
     await sshKeygen()
     return {exists: false, privateKeyPath}
   }
@@ -83,7 +75,7 @@ export async function planOperatorKey(privateKeyPath: string, label = '--ssh-key
     })
   }
   let publicKey: string
-  if (await exists(publicKeyPath)) {
+  if (await pathExists(publicKeyPath)) {
     publicKey = (await readFile(publicKeyPath, 'utf8')).trim()
   } else {
     const {execa} = await import('execa')
@@ -108,7 +100,7 @@ export async function planOperatorKey(privateKeyPath: string, label = '--ssh-key
 export async function createOperatorKey(privateKeyPath: string): Promise<OperatorKey> {
   const bin = await sshKeygen()
   const dir = path.dirname(privateKeyPath)
-  if (!(await exists(dir))) {
+  if (!(await pathExists(dir))) {
     await mkdir(dir, {recursive: true, mode: 0o700})
     // A folder made for the key: keep it out of git.
     await writeFile(path.join(dir, '.gitignore'), '# made by infra init: private keys, never commit\n*\n')

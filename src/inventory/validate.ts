@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node, parseDocument} from 'yaml'
 
-import {editDistance} from '../lib/text.js'
+import {didYouMean} from '../lib/text.js'
 import {crossCheck, CrossIssue, pathText} from './cross-check.js'
 import {Inventory, inventoryObject, inventoryShapeSchema, show} from './schema.js'
 
@@ -267,24 +267,9 @@ function allMappings(): [string, string[]][] {
   return out
 }
 
-/** The edit distance moved to src/lib/text.ts; exported from here too for existing callers. */
-export {editDistance}
-
-/** The closest candidate within a small distance (1 for short words, 2 otherwise). */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  const limit = word.length <= 4 ? 1 : 2
-  let best: string | undefined
-  let bestD = Infinity
-  for (const c of candidates) {
-    const dist = editDistance(word, c)
-    if (dist <= limit && dist < bestD) [best, bestD] = [c, dist]
-  }
-  return best
-}
-
 function suggestKey(key: string, parent: readonly (string | number)[]): string {
   const valid = keysAt(parent)
-  const near = closest(key, valid)
+  const near = didYouMean(key, valid)
   if (near) return ` (did you mean ${JSON.stringify(near)}?)`
   const here = pathText(parent)
   const elsewhere = allMappings()

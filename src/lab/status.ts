@@ -1,6 +1,6 @@
 /** What the lab looks like: the recorded hosts, whether they run, and where everything is. */
 import {isNspawnOf, leaderPid} from './hosts.js'
-import {LabState, readState} from './state.js'
+import {type HostState, LabState, readState} from './state.js'
 import {
   BASTION_INTERNET_ADDRESS,
   BASTION_PUBLIC_ADDRESS,
@@ -59,20 +59,18 @@ export interface LabStatus {
   hosts: {name: string; role: 'bastion' | 'web'; publicAddress?: string; privateAddress: string; standby: boolean; running: boolean}[]
 }
 
+/** What every view of a lab host shows: name, role, addresses, standby. */
+function hostSummary(h: HostState) {
+  return {name: h.name, role: h.role, ...(h.publicAddress ? {publicAddress: h.publicAddress} : {}), privateAddress: h.privateAddress, standby: h.standby}
+}
+
 /** The recorded lab and whether each host runs. Needs no root for the basic view. */
 export async function labStatus(): Promise<LabStatus> {
   const state = await readState()
   if (!state) return {config: null, hosts: []}
   return {
     config: state.config,
-    hosts: state.hosts.map((h) => ({
-      name: h.name,
-      role: h.role,
-      ...(h.publicAddress ? {publicAddress: h.publicAddress} : {}),
-      privateAddress: h.privateAddress,
-      standby: h.standby,
-      running: isNspawnOf(h.pid, h.netns) && leaderPid(h.pid) !== undefined,
-    })),
+    hosts: state.hosts.map((h) => ({...hostSummary(h), running: isNspawnOf(h.pid, h.netns) && leaderPid(h.pid) !== undefined})),
   }
 }
 
@@ -88,11 +86,7 @@ export function info(state: LabState, extra: Pick<LabInfo, 'image' | 'reused' | 
     config: state.config,
     operatorKey: state.operatorKey,
     hosts: state.hosts.map((h) => ({
-      name: h.name,
-      role: h.role,
-      ...(h.publicAddress ? {publicAddress: h.publicAddress} : {}),
-      privateAddress: h.privateAddress,
-      standby: h.standby,
+      ...hostSummary(h),
       netns: h.netns,
       running: isNspawnOf(h.pid, h.netns),
       pid: h.pid,

@@ -6,6 +6,7 @@ import {whyUnreadable} from '../inventory/validate.js'
 import {ConfigError} from '../lib/errors.js'
 import {certInfo, checkKeyPair, daysUntil, splitPemCerts, uncoveredNames} from './inspect.js'
 import {certNames, createSelfSignedCert, DEFAULT_DAYS, isoDay} from './self-signed.js'
+import {pathExists} from '../lib/fs.js'
 
 /** The certificate material HAProxy serves. Never print or log `keyPem`. */
 export interface TlsMaterial {
@@ -153,7 +154,7 @@ export async function ensureSelfSigned(req: SelfSignedRequest): Promise<TlsMater
   const tlsDir = path.dirname(certPath)
   let writing = tlsDir
   try {
-    if (!(await stat(tlsDir).then(() => true, () => false))) {
+    if (!(await pathExists(tlsDir))) {
       await mkdir(tlsDir, {recursive: true})
       await writeFile(path.join(tlsDir, '.gitignore'), '# made by infra: private keys, never commit\n*.key\n')
     }

@@ -3,7 +3,8 @@ import {parseDocument} from 'yaml'
 
 import {inventoryJsonSchema} from '../../src/inventory/json-schema.js'
 import {hostsOf, inventorySchema} from '../../src/inventory/schema.js'
-import {closest, editDistance, validateInventoryText} from '../../src/inventory/validate.js'
+import {validateInventoryText} from '../../src/inventory/validate.js'
+import {didYouMean as closest, editDistance} from '../../src/lib/text.js'
 
 /**
  * Table-driven: each bad inventory is the valid BASE with one edit, and the test asserts the
