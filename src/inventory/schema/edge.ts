@@ -101,10 +101,10 @@ const httpMethod = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPT
 const pathPrefixError = expected('a URL path prefix starting with "/"', 'letters, digits and . _ ~ / - only, e.g. "/api/"')
 const claimValue = z
   .string({error: expected('a text value', 'letters, digits and . _ : / @ - only')})
-  .regex(/^[\w.:\/@-]+$/, {error: expected('a text value', 'letters, digits and . _ : / @ - only')})
+  .regex(/^[\w.:/@-]+$/, {error: expected('a text value', 'letters, digits and . _ : / @ - only')})
 
 export const authRuleSchema = mappingOf({
-  path: z.string({error: pathPrefixError}).regex(/^\/[\w.~\/-]*$/, {error: pathPrefixError}).describe('Path prefix the rule covers.'),
+  path: z.string({error: pathPrefixError}).regex(/^\/[\w.~/-]*$/, {error: pathPrefixError}).describe('Path prefix the rule covers.'),
   methods: z.array(httpMethod, {error: expected('a list of HTTP methods')}).optional().describe('Only these methods (default: all).'),
   roles: z
     .array(claimValue, {error: expected('a list of role names')})

@@ -15,7 +15,7 @@ const healthPathError = expected('a plain URL path', `"/" then letters, digits a
 export const healthPathSchema = z
   .string({error: healthPathError})
   .max(HEALTH_PATH_MAX, {error: healthPathError, abort: true})
-  .regex(/^\/[\w.~\/-]*$/, {error: healthPathError, abort: true})
+  .regex(/^\/[\w.~/-]*$/, {error: healthPathError, abort: true})
   .regex(/^(?!.*\/\/)(?!.*\/\.\.?(\/|$))/, {error: (iss) => `${show(iss.input)} has an empty, "." or ".." segment, which nginx normalizes away, so the check would never match (e.g. "/healthz")`})
 
 export const ipv4 = z.ipv4({error: expected('an IPv4 address')})
