@@ -10,7 +10,7 @@ import {shq} from '../host/quote.js'
 import type {HostDesiredState} from '../plan/types.js'
 import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
 import {parseShowStat, runtimeCommand, type StatRow} from '../host/haproxy.js'
-import {addressFact, type AddressFact, b64Capture, COMMON_FACTS, factLines, osFact, type OsFact, unb64} from '../host/facts.js'
+import {addressFact, type AddressFact, COMMON_FACTS, factLines, osFact, type OsFact, unb64} from '../host/facts.js'
 
 /** The agents' files doctor looks at (scripts, cron file, heartbeats, the pause flag). */
 export const CHECKED_AGENT_PATHS = [
@@ -134,6 +134,47 @@ export function parseSshdT(out: string): Map<string, string> {
   return m
 }
 
+type FactSetter = (f: DoctorFacts, v: string[]) => void
+
+/** What each `@@tag` line of the doctor script sets; a tag not listed is ignored. */
+const FACT_SETTERS: Record<string, FactSetter> = {
+  '@@os': (f, v) => (f.os = osFact(v)),
+  '@@time': (f, v) => (f.time = Number(v[0])),
+  '@@addr': (f, v) => f.addresses.push(addressFact(v)),
+  '@@sshd': (f, v) => (f.sshd = parseSshdT(unb64(v[0]))),
+  '@@sshderr': (f, v) => (f.sshdError = unb64(v[0]).trim() || 'sshd -T failed'),
+  '@@svc': (f, v) => f.services.set(v[0] ?? '', v[1] || 'unknown'),
+  '@@nftfile': (f, v) => {
+    f.nftFileSha = v[0]
+    f.nftFile = unb64(v[1])
+  },
+  '@@nftlive': (f, v) => (f.nftLive = unb64(v[0])),
+  '@@nftwant': (f, v) => (f.nftFromFile = unb64(v[0])),
+  '@@nftwanterr': (f, v) => (f.nftFromFileError = unb64(v[0]).trim() || 'loading the file failed'),
+  '@@disk': (f, v) => {
+    if (v[0]) f.diskUsedPercent = Number(v[0])
+  },
+  '@@mem': (f, v) => {
+    if (v[0]) f.memTotalKb = Number(v[0])
+    if (v[1]) f.memAvailableKb = Number(v[1])
+  },
+  '@@load': (f, v) => {
+    f.load1 = Number(v[0])
+    f.cpus = Number(v[1]) || 1
+  },
+  '@@unattended': (f, v) => {
+    f.unattendedPeriodic = v[0] ?? ''
+    f.unattendedInstalled = v[1] === 'installed'
+  },
+  '@@path': (f, v) => f.paths.set(v[0] ?? '', v[1] === '1' ? {exists: true, executable: v[2] === '1', mtime: Number(v[3]), content: v[4] ?? ''} : {exists: false, executable: false}),
+  '@@haproxyc': (f, v) => (f.haproxyCheck = {code: Number(v[0]), output: unb64(v[1])}),
+  '@@stat': (f, v) => (f.stat = parseShowStat(unb64(v[0]))),
+  '@@staterr': (f, v) => (f.statError = unb64(v[0]).trim() || 'the runtime API did not answer'),
+  '@@cert': (f, v) => (f.cert = parseCert(unb64(v[0]))),
+  '@@certerr': (f, v) => (f.cert = {san: [], error: unb64(v[0]).trim() || 'cannot read the certificate'}),
+  '@@health': (f, v) => (f.healthCode = Number(v[0]) || 0),
+}
+
 export function parseDoctorFacts(out: string): DoctorFacts {
   const f: DoctorFacts = {
     os: {id: '', versionId: '', prettyName: ''},
@@ -144,76 +185,8 @@ export function parseDoctorFacts(out: string): DoctorFacts {
     unattendedInstalled: false,
     paths: new Map(),
   }
-  for (const {tag, fields: v} of factLines(out)) {
-    switch (tag) {
-      case '@@os':
-        f.os = osFact(v)
-        break
-      case '@@time':
-        f.time = Number(v[0])
-        break
-      case '@@addr':
-        f.addresses.push(addressFact(v))
-        break
-      case '@@sshd':
-        f.sshd = parseSshdT(unb64(v[0]))
-        break
-      case '@@sshderr':
-        f.sshdError = unb64(v[0]).trim() || 'sshd -T failed'
-        break
-      case '@@svc':
-        f.services.set(v[0] ?? '', v[1] || 'unknown')
-        break
-      case '@@nftfile':
-        f.nftFileSha = v[0]
-        f.nftFile = unb64(v[1])
-        break
-      case '@@nftlive':
-        f.nftLive = unb64(v[0])
-        break
-      case '@@nftwant':
-        f.nftFromFile = unb64(v[0])
-        break
-      case '@@nftwanterr':
-        f.nftFromFileError = unb64(v[0]).trim() || 'loading the file failed'
-        break
-      case '@@disk':
-        if (v[0]) f.diskUsedPercent = Number(v[0])
-        break
-      case '@@mem':
-        if (v[0]) f.memTotalKb = Number(v[0])
-        if (v[1]) f.memAvailableKb = Number(v[1])
-        break
-      case '@@load':
-        f.load1 = Number(v[0])
-        f.cpus = Number(v[1]) || 1
-        break
-      case '@@unattended':
-        f.unattendedPeriodic = v[0] ?? ''
-        f.unattendedInstalled = v[1] === 'installed'
-        break
-      case '@@path':
-        f.paths.set(v[0] ?? '', v[1] === '1' ? {exists: true, executable: v[2] === '1', mtime: Number(v[3]), content: v[4] ?? ''} : {exists: false, executable: false})
-        break
-      case '@@haproxyc':
-        f.haproxyCheck = {code: Number(v[0]), output: unb64(v[1])}
-        break
-      case '@@stat':
-        f.stat = parseShowStat(unb64(v[0]))
-        break
-      case '@@staterr':
-        f.statError = unb64(v[0]).trim() || 'the runtime API did not answer'
-        break
-      case '@@cert':
-        f.cert = parseCert(unb64(v[0]))
-        break
-      case '@@certerr':
-        f.cert = {san: [], error: unb64(v[0]).trim() || 'cannot read the certificate'}
-        break
-      case '@@health':
-        f.healthCode = Number(v[0]) || 0
-        break
-    }
+  for (const {tag, fields} of factLines(out)) {
+    if (Object.hasOwn(FACT_SETTERS, tag)) FACT_SETTERS[tag](f, fields)
   }
   return f
 }

@@ -1,7 +1,7 @@
 /**
  * From the bastion's raw samples to the fleet status people and scripts read (pure).
  */
-import type {Inventory} from '../inventory/schema.js'
+import type {Inventory, WebNode} from '../inventory/schema.js'
 import type {NodeSample, RawStatus, Sample} from './collect.js'
 
 export type NodeState = 'active' | 'standby' | 'draining' | 'failed' | 'down'
@@ -80,12 +80,14 @@ function memPercent(s: NodeSample | undefined): number | null {
   return round1((100 * (s.memTotal - s.memAvailable)) / s.memTotal)
 }
 
-function row(stat: Record<string, string>[], px: string, sv: string) {
+type Stat = Record<string, string>[]
+
+function row(stat: Stat, px: string, sv: string) {
   return stat.find((r) => r.pxname === px && r.svname === sv)
 }
 
 /** Requests per second between two samples from `req_tot` (null without two samples or on a reset). */
-function rate(cur: Sample, prev: Sample | undefined, pick: (stat: Record<string, string>[]) => number | null): number | null {
+function rate(cur: Sample, prev: Sample | undefined, pick: (stat: Stat) => number | null): number | null {
   if (!prev || cur.time <= prev.time) return null
   const a = pick(prev.stat)
   const b = pick(cur.stat)
@@ -105,49 +107,67 @@ export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): Flee
   if (cur.stat.length === 0) problems.push(`HAProxy's runtime API did not answer on ${inv.bastion.name}: run \`infra doctor\``)
 
   const scalerNodes = new Map((raw.scaler?.nodes ?? []).map((n) => [n.name, n]))
-  const nodes: NodeStatus[] = inv.web.nodes.map((n) => {
-    const r = row(cur.stat, 'web', n.name)
-    // Without the runtime API (reported once above) the probe alone decides.
-    const haproxy = r?.status ?? (cur.stat.length === 0 ? 'unknown' : 'missing')
-    const exporter = cur.nodes.get(n.name)
-    const probeText = cur.probes.get(n.name) ?? ''
-    const probe = /^[1-5]\d\d$/.test(probeText) ? Number(probeText) : null
-    let state: NodeState
-    if (!exporter?.up && probe === null) state = 'down'
-    else if (haproxy.startsWith('MAINT')) state = scalerNodes.get(n.name)?.state === 'failed' ? 'failed' : 'standby'
-    else if (haproxy.startsWith('DRAIN')) state = 'draining'
-    else if (probe === 200 && !/^(DOWN|NOLB|missing)/.test(haproxy)) state = 'active'
-    else state = 'failed'
-    const s: NodeStatus = {
-      name: n.name,
-      address: n.address,
-      state,
-      standbyInInventory: n.standby,
-      health: {haproxy, check: r?.check_status ?? '', probe},
-      requestsPerSecond: rate(cur, before, (stat) => {
-        const x = row(stat, 'web', n.name)
-        return x ? num(x.req_tot) : null
-      }),
-      sessions: num(r?.scur),
-      cpuPercent: cpuPercent(exporter, before?.nodes.get(n.name)),
-      memoryPercent: memPercent(exporter),
-      load1: exporter?.up ? exporter.load1 : null,
-    }
-    if (state === 'down') problems.push(`${n.name} does not answer (node exporter and web service): is the host up? \`infra doctor --host ${n.name}\``)
-    else if (state === 'failed' && haproxy === 'MAINT' && probe === 200) {
-      problems.push(`${n.name} was taken out of rotation by the healthchecker and answers again: \`infra scale status\`, then \`infra scale up\` if needed`)
-    } else if (state === 'failed') {
-      problems.push(`${n.name} fails its health check (HAProxy ${haproxy}, probe ${probe ?? 'no answer'}): \`infra logs ${n.name} --unit nginx --since 10m\``)
-    } else if (!exporter?.up) problems.push(`${n.name}: its node exporter does not answer: \`infra provision\``)
-    return s
+  const nodes = inv.web.nodes.map((n) => {
+    const {status, problem} = nodeStatus(n, cur, before, scalerNodes.get(n.name)?.state)
+    if (problem) problems.push(problem)
+    return status
   })
+  const bastion = bastionStatus(inv.bastion.name, raw, cur, before, problems)
+  const scaler = scalerSummary(inv.bastion.name, raw, cur, problems)
+  const activeNodes = nodes.filter((n) => n.state === 'active').length
+  if (cur.stat.length > 0 && activeNodes === 0) problems.unshift('no web node is serving: `infra doctor`')
+  return {time: new Date(cur.time).toISOString(), domain: inv.domain, bastion, nodes, activeNodes, scaler, problems}
+}
 
-  const frontends = (stat: Record<string, string>[]) => {
-    const rows = stat.filter((r) => r.svname === 'FRONTEND' && (r.pxname === 'https' || r.pxname === 'http'))
-    return rows.length > 0 ? rows.reduce((a, r) => a + num(r.req_tot), 0) : null
+/** One web node's status, and the problem to report about it (if any). `scalerState`: what the scaler says of the node. */
+function nodeStatus(n: WebNode, cur: Sample, before: Sample | undefined, scalerState: string | undefined): {status: NodeStatus; problem?: string} {
+  const r = row(cur.stat, 'web', n.name)
+  // Without the runtime API (reported once by buildStatus) the probe alone decides.
+  const haproxy = r?.status ?? (cur.stat.length === 0 ? 'unknown' : 'missing')
+  const exporter = cur.nodes.get(n.name)
+  const probeText = cur.probes.get(n.name) ?? ''
+  const probe = /^[1-5]\d\d$/.test(probeText) ? Number(probeText) : null
+  let state: NodeState
+  if (!exporter?.up && probe === null) state = 'down'
+  else if (haproxy.startsWith('MAINT')) state = scalerState === 'failed' ? 'failed' : 'standby'
+  else if (haproxy.startsWith('DRAIN')) state = 'draining'
+  else if (probe === 200 && !/^(DOWN|NOLB|missing)/.test(haproxy)) state = 'active'
+  else state = 'failed'
+  const status: NodeStatus = {
+    name: n.name,
+    address: n.address,
+    state,
+    standbyInInventory: n.standby,
+    health: {haproxy, check: r?.check_status ?? '', probe},
+    requestsPerSecond: rate(cur, before, (stat) => {
+      const x = row(stat, 'web', n.name)
+      return x ? num(x.req_tot) : null
+    }),
+    sessions: num(r?.scur),
+    cpuPercent: cpuPercent(exporter, before?.nodes.get(n.name)),
+    memoryPercent: memPercent(exporter),
+    load1: exporter?.up ? exporter.load1 : null,
   }
+  let problem: string | undefined
+  if (state === 'down') problem = `${n.name} does not answer (node exporter and web service): is the host up? \`infra doctor --host ${n.name}\``
+  else if (state === 'failed' && haproxy === 'MAINT' && probe === 200) {
+    problem = `${n.name} was taken out of rotation by the healthchecker and answers again: \`infra scale status\`, then \`infra scale up\` if needed`
+  } else if (state === 'failed') {
+    problem = `${n.name} fails its health check (HAProxy ${haproxy}, probe ${probe ?? 'no answer'}): \`infra logs ${n.name} --unit nginx --since 10m\``
+  } else if (!exporter?.up) problem = `${n.name}: its node exporter does not answer: \`infra provision\``
+  return {status, problem}
+}
+
+/** Requests through the public frontends (null when HAProxy listed none). */
+function frontends(stat: Stat): number | null {
+  const rows = stat.filter((r) => r.svname === 'FRONTEND' && (r.pxname === 'https' || r.pxname === 'http'))
+  return rows.length > 0 ? rows.reduce((a, r) => a + num(r.req_tot), 0) : null
+}
+
+/** The bastion's status; its certificate problems go to `problems`. */
+function bastionStatus(name: string, raw: RawStatus, cur: Sample, before: Sample | undefined, problems: string[]): BastionStatus {
   const https = row(cur.stat, 'https', 'FRONTEND')
-  const bx = cur.nodes.get(inv.bastion.name)
+  const bx = cur.nodes.get(name)
   let certificate: BastionStatus['certificate'] = null
   if (raw.certNotAfter) {
     const end = Date.parse(raw.certNotAfter)
@@ -156,33 +176,34 @@ export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): Flee
       if (certificate.daysLeft < 14) problems.push(`the certificate expires in ${certificate.daysLeft} days: renew it and run \`infra provision\``)
     }
   }
-  if (!certificate) problems.push(`the certificate on ${inv.bastion.name} could not be read: \`infra doctor\``)
-  const bastion: BastionStatus = {
-    name: inv.bastion.name,
+  if (!certificate) problems.push(`the certificate on ${name} could not be read: \`infra doctor\``)
+  return {
+    name,
     requestsPerSecond: rate(cur, before, frontends),
     sessions: num(https?.scur),
     requestsTotal: frontends(cur.stat) ?? 0,
     responses5xx: num(row(cur.stat, 'web', 'BACKEND')?.hrsp_5xx),
-    cpuPercent: cpuPercent(bx, before?.nodes.get(inv.bastion.name)),
+    cpuPercent: cpuPercent(bx, before?.nodes.get(name)),
     memoryPercent: memPercent(bx),
     certificate,
   }
+}
 
-  let scaler: ScalerSummary | null = null
-  if (raw.scaler) {
-    const d = raw.scaler.decisions.at(-1)
-    scaler = {
-      paused: raw.scaler.paused !== null,
-      lastRun: raw.scaler.heartbeat ? new Date(raw.scaler.heartbeat * 1000).toISOString() : null,
-      lastDecision: d ? {time: new Date(d.time * 1000).toISOString(), decision: d.decision, reason: d.reason} : null,
-      min: raw.scaler.min,
-      max: raw.scaler.max,
-    }
-    if (raw.scaler.heartbeat && cur.time / 1000 - raw.scaler.heartbeat > 180) {
-      problems.push(`the scaler last ran ${Math.round(cur.time / 1000 - raw.scaler.heartbeat)} s ago: is cron running on ${inv.bastion.name}? \`infra doctor\``)
-    }
-  } else problems.push(`the agents are not installed on ${inv.bastion.name}: \`infra provision\``)
-  const activeNodes = nodes.filter((n) => n.state === 'active').length
-  if (cur.stat.length > 0 && activeNodes === 0) problems.unshift('no web node is serving: `infra doctor`')
-  return {time: new Date(cur.time).toISOString(), domain: inv.domain, bastion, nodes, activeNodes, scaler, problems}
+/** The scaler's summary (null when the agents are not installed); its problems go to `problems`. */
+function scalerSummary(bastionName: string, raw: RawStatus, cur: Sample, problems: string[]): ScalerSummary | null {
+  if (!raw.scaler) {
+    problems.push(`the agents are not installed on ${bastionName}: \`infra provision\``)
+    return null
+  }
+  const d = raw.scaler.decisions.at(-1)
+  if (raw.scaler.heartbeat && cur.time / 1000 - raw.scaler.heartbeat > 180) {
+    problems.push(`the scaler last ran ${Math.round(cur.time / 1000 - raw.scaler.heartbeat)} s ago: is cron running on ${bastionName}? \`infra doctor\``)
+  }
+  return {
+    paused: raw.scaler.paused !== null,
+    lastRun: raw.scaler.heartbeat ? new Date(raw.scaler.heartbeat * 1000).toISOString() : null,
+    lastDecision: d ? {time: new Date(d.time * 1000).toISOString(), decision: d.decision, reason: d.reason} : null,
+    min: raw.scaler.min,
+    max: raw.scaler.max,
+  }
 }
