@@ -64,7 +64,7 @@ async function hapStates(): Promise<Record<string, string>> {
 async function activeSet(): Promise<string[]> {
   const s = await hapStates()
   return Object.keys(s)
-    .filter((n) => !s[n]!.startsWith('MAINT') && !s[n]!.startsWith('DRAIN'))
+    .filter((n) => !s[n].startsWith('MAINT') && !s[n].startsWith('DRAIN'))
     .sort()
 }
 
@@ -258,7 +258,7 @@ describe('the restricted key', () => {
     // The bastion holds only its own agents' key; no private key of the operator.
     const keys = await bastion('ls /root/.ssh 2>/dev/null; ls /var/lib/infra/agent')
     expect(keys.stdout.split('\n').filter((l) => /^id_/.test(l))).toEqual(['id_ed25519', 'id_ed25519.pub'])
-    const operatorPub = readFileSync(path.join(path.dirname(original), '.infra-lab/id_ed25519.pub'), 'utf8').split(' ')[1]!
+    const operatorPub = readFileSync(path.join(path.dirname(original), '.infra-lab/id_ed25519.pub'), 'utf8').split(' ')[1]
     expect((await labExec('web2', 'cat /root/.ssh/authorized_keys')).stdout).toContain(operatorPub)
     expect((await bastion('cat /root/.ssh/id_* 2>/dev/null; true')).stdout).toBe('')
   })
@@ -315,7 +315,7 @@ describe('healthchecker', () => {
       expect(mail).toMatch(/What the agent did: parked web2 \(maintenance\) and put standby web3 in rotation/)
       expect(mail).toMatch(/What to check: /)
       const hook = await until('the webhook', 30_000, async () => existsSync(path.join(sinkDir, 'http.out')) && readFileSync(path.join(sinkDir, 'http.out'), 'utf8'))
-      const alert = JSON.parse(hook.trim().split('\n')[0]!)
+      const alert = JSON.parse(hook.trim().split('\n')[0])
       expect(alert).toMatchObject({kind: 'node-failed', node: 'web2', bastion: 'bastion'})
       expect(alert.did).toContain('web3 in rotation')
       expect(await journal('infra-healthcheck', since)).toMatch(/web2 marked failed after 2 restart attempts/)
@@ -474,7 +474,7 @@ describe('secrets and host keys on the bastion (issue 13)', () => {
         pins
           .split('\n')
           .map((l) => l.trim().split(/\s+/))
-          .filter((f) => f.length >= 3 && !f[0]!.startsWith('#') && !f[0]!.startsWith('@') && f[0]!.split(',').some((h) => names.includes(h)))
+          .filter((f) => f.length >= 3 && !f[0].startsWith('#') && !f[0].startsWith('@') && f[0].split(',').some((h) => names.includes(h)))
           .map((f) => `${f[1]} ${f[2]}`),
       )
       expect(keys.size, `${n.name} is pinned`).toBeGreaterThan(0)

@@ -20,11 +20,14 @@ import {applyScript, confirmScript, parseApplyOutput} from '../../src/plan/scrip
 import {BIN, infra, infraEnv} from './helpers.js'
 
 const execFileP = promisify(execFile)
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the lab's inventory as a YAML document, edited key by key by each test
+type Doc = Record<string, any>
+
 const DROPIN = '/etc/systemd/system/haproxy.service.d/zz-test-fault.conf'
 
 let original: string
 let variant: string
-let inv: Record<string, any>
+let inv: Doc
 let bastion: string
 let PUBLIC: string
 let DOMAIN: string
@@ -36,7 +39,7 @@ function provisionChild(config: string): {child: ChildProcess; done: Promise<{co
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   return {child, done: new Promise((resolve) => child.on('exit', (code) => resolve({code, stderr})))}
 }
 
@@ -56,7 +59,7 @@ async function until(what: string, ms: number, fn: () => Promise<boolean>): Prom
 }
 
 /** Writes the inventory variant: the lab's own, edited. */
-async function writeVariant(edit: (doc: Record<string, any>) => void): Promise<void> {
+async function writeVariant(edit: (doc: Doc) => void): Promise<void> {
   const doc = structuredClone(inv)
   edit(doc)
   await writeFile(variant, stringify(doc))

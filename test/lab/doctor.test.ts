@@ -67,13 +67,6 @@ function unexpected(out: Out): Row[] {
   })
 }
 
-/** Provision, then doctor until green (HAProxy's health checks need a moment after a restart). */
-async function restoreAndExpectGreen(): Promise<Out> {
-  const p = await infra(['provision', '--yes'], config)
-  expect(p.code, `provision failed:\n${p.stderr}`).toBe(0)
-  return expectGreen()
-}
-
 async function expectGreen(): Promise<Out> {
   let out = await doctor()
   for (let i = 0; i < 10 && unexpected(out).length > 0; i++) {

@@ -95,7 +95,7 @@ describe('provision on a fresh lab', () => {
       const r = headers('https://example.test/')
       expect(r.status).toBe(200)
       expect(r.h['strict-transport-security']).toMatch(/max-age=(\d+)/)
-      expect(Number(/max-age=(\d+)/.exec(r.h['strict-transport-security']!)![1])).toBeGreaterThanOrEqual(31_536_000)
+      expect(Number(/max-age=(\d+)/.exec(r.h['strict-transport-security'])![1])).toBeGreaterThanOrEqual(31_536_000)
       seen.add(r.h['x-served-by'] ?? '?')
     }
     expect([...seen].sort()).toEqual(['web1', 'web2'])
@@ -113,7 +113,7 @@ describe('provision on a fresh lab', () => {
     const route = spawnSync('ip', ['route', 'get', WEB1], {encoding: 'utf8'}).stdout
     expect(route).not.toContain(`via ${PUBLIC}`)
     // With a temporary /32 via the bastion on the lab link, the bastion's firewall must still refuse to forward.
-    const link = spawnSync('ip', ['-o', 'route', 'get', PUBLIC], {encoding: 'utf8'}).stdout.match(/dev (\S+)/)![1]!
+    const link = spawnSync('ip', ['-o', 'route', 'get', PUBLIC], {encoding: 'utf8'}).stdout.match(/dev (\S+)/)![1]
     spawnSync('ip', ['route', 'add', `${WEB1}/32`, 'via', PUBLIC, 'dev', link])
     try {
       const r = spawnSync('curl', ['-sS', '--interface', link, '--connect-timeout', '2', '--max-time', '3', `http://${WEB1}/`], {encoding: 'utf8'})

@@ -126,7 +126,7 @@ describe('commands through the bastion', () => {
   })
 
   it('web nodes cannot be reached directly: this machine has no route to the private network', async () => {
-    const network = loaded.inventory.bastion.privateNetwork!
+    const network = loaded.inventory.bastion.privateNetwork
     // No route of this machine (other than the default route) covers the private network,
     // and none goes through the lab link (`ip route`, which sends nothing).
     const routes = await rootRoutes()
@@ -386,14 +386,14 @@ describe('sshd as ssh-audit sees it, and the first contact (provision)', () => {
     const r = await infra(['provision', '--yes'], file)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     hardened = true
-    expect(r.stderr).toContain(`${bastion()}: pinned new host key ssh-ed25519 ${fps[bastion()]![0]} in ${known} (it matches ssh.hostKeys.${bastion()})`)
+    expect(r.stderr).toContain(`${bastion()}: pinned new host key ssh-ed25519 ${fps[bastion()][0]} in ${known} (it matches ssh.hostKeys.${bastion()})`)
     expect(r.stderr).not.toContain('on first contact, unchecked')
     // Pinned: each host's Ed25519 key, exactly the one its console shows.
     for (const h of hostsOf(loaded.inventory)) {
       expect(execFileSync('ssh-keygen', ['-F', h.address, '-f', known], {encoding: 'utf8'}), h.name).toContain(`${h.name},${h.address} ssh-ed25519 `)
     }
     expect(await rsaBits()).toBe('3072')
-    expect(await hostFingerprint(bastion())).toBe(fps[bastion()]![0]) // never replaced
+    expect(await hostFingerprint(bastion())).toBe(fps[bastion()][0]) // never replaced
 
     // A re-run: the same pins match (no "host key changed", no new pin), and nothing about sshd or host keys changes.
     const again = await infra(['provision', '--yes', '--json'], file)
