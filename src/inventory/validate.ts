@@ -15,6 +15,9 @@ import {Inventory, inventoryObject, inventoryShapeSchema, show} from './schema.j
  *
  * The position is the value's; for a missing key, the mapping that should hold it; for an
  * unknown key, the key itself.
+ *
+ * Length: over 350 lines with its comments, kept together because every step maps its problems
+ * back to the same YAML positions (line:col) with the same helpers.
  */
 
 export interface InventoryIssue {

@@ -2,6 +2,9 @@
  * `infra monitoring export DIR`: what a team adds to the Prometheus / Alertmanager / Grafana stack
  * it already runs (docs/MONITORING.md). Renderers are pure, `(inventory) => {path, content}[]`;
  * writeMonitoringExport is the only part that touches the disk.
+ *
+ * Length: over 350 lines with its comments, kept together because its renderers share the one
+ * label and target scheme that the rules and the dashboard read.
  */
 import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'

@@ -2,6 +2,8 @@
  * The fleet's Prometheus alert rules, each with the promtool unit tests that show it firing on a
  * broken history and staying quiet on a healthy one. Every description says what to do, naming
  * the infra command that helps. Pure: inventory => rules + tests (rendered to YAML by export.ts).
+ *
+ * Length: over 350 lines because it is a data table (one entry per rule, with its tests).
  */
 import {configOf} from '../inventory/config.js'
 import type {Inventory} from '../inventory/schema.js'

@@ -4,6 +4,9 @@
  * base64-encoded: one upload batch). Tested as a string and run for real (unit tests in a temporary
  * state folder, lab tests on hosts).
  *
+ * Length: over 350 lines with its comments (about 340 of code), kept in one file because its
+ * section builders write one shell script whose order is the contract below; each builder is short.
+ *
  * Order on the host, each step only if needed:
  *  0. take the host's lock (a lease in /var/lib/infra/lock naming the run and who started it): a
  *     second provision of the same host fails at once and says who holds it;
@@ -420,57 +423,4 @@ export function applyScript(plan: HostPlan, opts: ApplyScriptOptions): string {
     'say "@@ok"',
   ]
   return out.join('\n') + '\n'
-}
-
-/** What the host said while applying, parsed from `@@` lines. */
-export interface ApplyReport {
-  ok: boolean
-  done: string[]
-  errors: string[]
-  invalid: string[]
-  /** Lines of tool output (validator, apt, systemctl) to show with an error. */
-  output: string[]
-  armed?: {unit: string; seconds: number}
-  undone: boolean
-  /** After a failure, the previous firewall/sshd settings were put back in effect. */
-  reapplied?: boolean
-  /** Another run holds the host's lock: who, which run, and until when (epoch seconds). */
-  locked?: {holder: string; run?: string; until?: number}
-}
-
-export function parseApplyOutput(stdout: string): ApplyReport {
-  const r: ApplyReport = {ok: false, done: [], errors: [], invalid: [], output: [], undone: false}
-  for (const line of stdout.split('\n')) {
-    const [tag, ...f] = line.split('\t')
-    switch (tag) {
-      case '@@done':
-        r.done.push(f.join(' '))
-        break
-      case '@@error':
-        r.errors.push(f.join('\t'))
-        break
-      case '@@invalid':
-        r.invalid.push(f[0] ?? '')
-        break
-      case '@@out':
-        r.output.push(f.join('\t'))
-        break
-      case '@@armed':
-        r.armed = {unit: f[0] ?? '', seconds: Number(f[1])}
-        break
-      case '@@undone':
-        r.undone = true
-        break
-      case '@@reapplied':
-        r.reapplied = true
-        break
-      case '@@locked':
-        r.locked = {holder: f[0] ?? '', ...(f[1] ? {run: f[1]} : {}), ...(f[2] ? {until: Number(f[2])} : {})}
-        break
-      case '@@ok':
-        r.ok = true
-        break
-    }
-  }
-  return r
 }

@@ -16,7 +16,8 @@ import {parse, stringify} from 'yaml'
 
 import {labExec} from '../../src/lab/index.js'
 import type {HostPlan} from '../../src/plan/diff.js'
-import {applyScript, confirmScript, parseApplyOutput} from '../../src/plan/script.js'
+import {applyScript, confirmScript} from '../../src/plan/script.js'
+import {parseApplyOutput} from '../../src/plan/apply-report.js'
 import {BIN, infra, infraEnv} from './helpers.js'
 
 const execFileP = promisify(execFile)
