@@ -25,10 +25,10 @@ const LABELS: Record<string, string> = {
 }
 
 /** The text of a host's line for a phase; `elapsed` is shown once the host is done or failed. */
-export function hostLine(host: string, width: number, phase: string, detail: string | undefined, elapsed: string): string {
+export function hostLine(host: string, width: number, phase: string, detail: string | undefined, elapsed: string, marks = true): string {
   const name = host.padEnd(width)
-  if (phase === 'done') return `${name}  ✔ ${detail ?? 'done'} (${elapsed})`
-  if (phase === 'failed') return `${name}  ✖ ${detail ?? 'failed'} (${elapsed})`
+  if (phase === 'done') return `${name}  ${marks ? '✔ ' : ''}${detail ?? 'done'} (${elapsed})`
+  if (phase === 'failed') return `${name}  ${marks ? '✖ ' : ''}${detail ?? 'failed'} (${elapsed})`
   return `${name}  ${LABELS[phase] ?? phase}${detail ? `: ${detail}` : ''}`
 }
 
@@ -51,7 +51,7 @@ export function plainHostUpdate(names: string[]): HostUpdate {
   }
 }
 
-/** A listr2 subtask per host whose title follows the host's updates; it ends on `done` or `failed`. */
+/** A listr2 subtask per host whose title follows the host's updates; it ends on `done`, or fails on `failed` (listr2 draws the mark). */
 export interface HostLines {
   subtasks: {title: string; task: (_ctx: unknown, task: {title: string}) => Promise<void>}[]
   update: HostUpdate
@@ -62,32 +62,34 @@ export interface HostLines {
 export function hostLines(names: string[]): HostLines {
   const width = Math.max(...names.map((h) => h.length), 4)
   const clock = hostClock()
-  type Line = {title: (t: string) => void; end: () => void}
+  type Line = {title: (t: string) => void; end: () => void; fail: (e: Error) => void}
   const lines = new Map<string, Line>()
   const last = new Map<string, string>()
-  const ended = new Set<string>()
+  const ended = new Map<string, 'done' | 'failed'>()
   const show = (host: string) => {
     const line = lines.get(host)
     const text = last.get(host)
     if (line && text !== undefined) line.title(text)
-    if (line && ended.has(host)) line.end()
+    const end = ended.get(host)
+    if (line && end === 'done') line.end()
+    if (line && end === 'failed') line.fail(new Error(text ?? 'failed'))
   }
   return {
     subtasks: names.map((host) => ({
       title: hostLine(host, width, 'waiting', undefined, ''),
       task: (_ctx, task) =>
-        new Promise<void>((resolve) => {
-          lines.set(host, {title: (t) => (task.title = t), end: resolve})
+        new Promise<void>((resolve, reject) => {
+          lines.set(host, {title: (t) => (task.title = t), end: resolve, fail: reject})
           show(host)
         }),
     })),
     update(host, phase, detail) {
-      last.set(host, hostLine(host, width, phase, detail, clock(host, phase)))
-      if (phase === 'done' || phase === 'failed') ended.add(host)
+      last.set(host, hostLine(host, width, phase, detail, clock(host, phase), false))
+      if (phase === 'done' || phase === 'failed') ended.set(host, phase)
       show(host)
     },
     settle() {
-      for (const host of names) ended.add(host)
+      for (const host of names) if (!ended.has(host)) ended.set(host, 'done')
       for (const host of names) show(host)
     },
   }
