@@ -33,15 +33,13 @@ flag or inventory.`
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Doctor)
-    const [{loadInventory}, {doctor, doctorExitCode}, {validateSelection}, {hostsOf}, {progressMode}] = await Promise.all([
+    const [{loadInventory}, {doctor, doctorExitCode}, {progressMode}] = await Promise.all([
       import('../inventory/load.js'),
       import('../tasks/doctor.js'),
-      import('../checks/judge.js'),
-      import('../inventory/schema.js'),
       import('../ui/tasks.js'),
     ])
     const loaded = await loadInventory(flags.config)
-    validateSelection(hostsOf(loaded.inventory), {hosts: flags.host, checks: flags.check})
+    // --host and --check are checked by the task before any connection (exit 2).
     const report = await doctor(loaded, {hosts: flags.host, checks: flags.check, onHostKeyNew: (m) => this.info(m), progress: progressMode(this.jsonEnabled())})
     for (const w of report.warnings ?? []) this.info(`⚠ ${w}`)
     const code = doctorExitCode(report, flags.strict)

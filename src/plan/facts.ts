@@ -105,8 +105,9 @@ export function factScript(state: Pick<HostDesiredState, 'packages' | 'files' | 
   return lines.join('\n') + '\n'
 }
 
-export function parseFacts(out: string): HostFacts {
-  const facts: HostFacts = {
+/** Facts of a host that reported nothing (what the parser starts from); `over` sets some. */
+export function emptyFacts(over: Partial<HostFacts> = {}): HostFacts {
+  return {
     os: {id: '', versionId: '', prettyName: ''},
     hostname: '',
     addresses: [],
@@ -117,7 +118,12 @@ export function parseFacts(out: string): HostFacts {
     time: 0,
     provisioned: false,
     pending: new Map(),
+    ...over,
   }
+}
+
+export function parseFacts(out: string): HostFacts {
+  const facts = emptyFacts()
   for (const {tag, fields: f} of factLines(out)) {
     switch (tag) {
       case '@@os':

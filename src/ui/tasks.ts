@@ -36,27 +36,27 @@ export async function runSteps<C extends object>(ctx: C, steps: Step<C>[], mode:
   const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
   let failure: unknown
   const tasks: ListrTask[] = active.map((step) => ({
-      title: step.title,
-      task: (_c, task) => {
-        if (!step.hosts) return step.run(ctx, NOTHING)
-        const lines = hostLines(step.hosts(ctx))
-        // The work itself is an untitled (hidden) subtask beside the host lines.
-        const work = async () => {
-          try {
-            await step.run(ctx, lines.update)
-          } catch (error) {
-            failure = error
-          } finally {
-            lines.settle()
-          }
+    title: step.title,
+    task: (_c, task) => {
+      if (!step.hosts) return step.run(ctx, NOTHING)
+      const lines = hostLines(step.hosts(ctx))
+      // The work itself is an untitled (hidden) subtask beside the host lines.
+      const work = async () => {
+        try {
+          await step.run(ctx, lines.update)
+        } catch (error) {
+          failure = error
+        } finally {
+          lines.settle()
         }
-        return task.newListr([{task: work}, ...lines.subtasks], {concurrent: true, exitOnError: false})
-      },
-    }))
+      }
+      return task.newListr([{task: work}, ...lines.subtasks], {concurrent: true, exitOnError: false})
+    },
+  }))
   const listr = new Listr(tasks, {
-      exitOnError: true,
-      rendererOptions: {collapseSubtasks: false, logger: new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})},
-    })
+    exitOnError: true,
+    rendererOptions: {collapseSubtasks: false, logger: new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})},
+  })
   await listr.run()
   if (failure instanceof Error) throw failure
   if (failure !== undefined) throw new Error('a step failed')

@@ -2,6 +2,7 @@
 import {z} from 'zod'
 
 import {durationUpTo, expected, mappingOf, show, wholeNumber} from './base.js'
+import {envVarName} from './fields.js'
 
 export const scalingSchema = mappingOf({
   cpuPercent: z
@@ -53,9 +54,7 @@ export const alertsSchema = mappingOf({
     })
     .optional()
     .describe('Removed (refused): put the URL in an environment variable and name it in alerts.webhookEnv.'),
-  webhookEnv: z
-    .string({error: expected('an environment variable name', 'e.g. "INFRA_ALERT_WEBHOOK"')})
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "INFRA_ALERT_WEBHOOK"')})
+  webhookEnv: envVarName('INFRA_ALERT_WEBHOOK')
     .optional()
     .describe(
       'Environment variable holding the http(s) URL that receives a JSON POST for every alert, read at provision time (stored on the bastion, mode 600; never shown or logged).',
@@ -73,9 +72,7 @@ export const alertsSchema = mappingOf({
       .regex(/^[!#-9;-[\]-~]{1,256}$/, {error: smtpUserError})
       .optional()
       .describe('SMTP user name, when the server needs a login: printable ASCII without spaces, ", \\ or : (e.g. an e-mail address).'),
-    passwordEnv: z
-      .string({error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "INFRA_SMTP_PASSWORD"')})
+    passwordEnv: envVarName('INFRA_SMTP_PASSWORD')
       .optional()
       .describe('Environment variable holding the SMTP password at provision time (stored on the bastion, mode 600; never logged).'),
   })

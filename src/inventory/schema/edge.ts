@@ -2,6 +2,7 @@
 import {z} from 'zod'
 
 import {durationUpTo, expected, HAPROXY_LIST_MAX, mappingOf, tooMany, wholeNumber} from './base.js'
+import {envVarName, pathTo} from './fields.js'
 
 export const tlsSchema = mappingOf({
   mode: z
@@ -9,14 +10,10 @@ export const tlsSchema = mappingOf({
     .default('self-signed')
     .describe('"self-signed": the bastion makes its own certificate; "files": use cert and key.'),
   days: wholeNumber(1, 825).optional().describe('Lifetime of the self-signed certificate in days (mode self-signed). Default 365.'),
-  cert: z
-    .string({error: expected('a path to a PEM certificate file')})
-    .min(1, {error: expected('a path to a PEM certificate file')})
+  cert: pathTo('a PEM certificate file')
     .optional()
     .describe('PEM certificate (with its chain), relative to the inventory (mode files).'),
-  key: z
-    .string({error: expected('a path to a PEM private key file')})
-    .min(1, {error: expected('a path to a PEM private key file')})
+  key: pathTo('a PEM private key file')
     .optional()
     .describe('PEM private key of the certificate, relative to the inventory (mode files).'),
 })
@@ -115,14 +112,10 @@ export const authRuleSchema = mappingOf({
 
 export const authSchema = mappingOf({
   alg: z.enum(JWT_ALGORITHMS, {error: expected('a JWT algorithm', JWT_ALGORITHMS.join(', '))}).describe('The one signature algorithm accepted; any other header alg (e.g. "none") is refused.'),
-  key: z
-    .string({error: expected('a path to a PEM public key file')})
-    .min(1, {error: expected('a path to a PEM public key file')})
+  key: pathTo('a PEM public key file')
     .optional()
     .describe('PEM public key (RS*/ES*), relative to the inventory; installed on the bastion.'),
-  secretEnv: z
-    .string({error: expected('an environment variable name', 'e.g. "JWT_SECRET"')})
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: expected('an environment variable name', 'e.g. "JWT_SECRET"')})
+  secretEnv: envVarName('JWT_SECRET')
     .optional()
     .describe('Environment variable holding the HMAC secret (HS*), read by provision; installed on the bastion as a secret file.'),
   issuer: claimValue.optional().describe('Required "iss" claim.'),

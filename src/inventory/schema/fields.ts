@@ -35,3 +35,15 @@ export const nodeName = z.string({error: nodeNameError}).regex(/^[a-z]([a-z0-9-]
 const fingerprintError = expected('a host key fingerprint', '"SHA256:" and 43 characters, as `ssh-keygen -lf` prints it')
 /** A host key fingerprint as `ssh-keygen -lf` prints it (src/ssh/known-hosts.ts FINGERPRINT_RE). */
 export const hostKeyFingerprint = z.string({error: fingerprintError}).regex(/^SHA256:[A-Za-z0-9+/]{43}$/, {error: fingerprintError})
+
+/** The name of an environment variable that holds a secret (`*Env` keys), e.g. `envVarName("JWT_SECRET")`. */
+export function envVarName(example: string) {
+  const error = expected('an environment variable name', `e.g. "${example}"`)
+  return z.string({error}).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error})
+}
+
+/** A path beside the inventory to a file of this kind, e.g. `pathTo('a PEM public key file')`. */
+export function pathTo(what: string) {
+  const error = expected(`a path to ${what}`)
+  return z.string({error}).min(1, {error})
+}
