@@ -106,3 +106,29 @@ export const AGENT_PATHS = {
   /** On web nodes: sshd's second AuthorizedKeysFile (the operator's ~/.ssh/authorized_keys stays untouched). */
   agentKeysDir: '/etc/ssh/infra_agent_keys',
 } as const
+
+/** The application's files (an inventory with `app`; docs/DEPLOY.md). */
+export const APP_PATHS = {
+  /** On web nodes: the script that runs the app's containers (deploy, rollback, the agents call it). */
+  script: '/usr/local/sbin/infra-app',
+  /** On web nodes: per-release env files and image references, the current release. */
+  stateDir: '/var/lib/infra/app',
+  /** On web nodes: nginx's upstream, rewritten by `infra-app switch` (seeded by provision). */
+  upstream: '/etc/nginx/infra-app-upstream.conf',
+  dockerDaemon: '/etc/docker/daemon.json',
+  /** Docker trusts a registry's CA from certs.d/<host:port>/ca.crt. */
+  dockerCertsDir: '/etc/docker/certs.d',
+  /** Docker's credentials for the fleet registry (root's). */
+  dockerAuth: '/root/.docker/config.json',
+  /** On the bastion: the registry (Debian's docker-registry). */
+  registryConfig: '/etc/docker/registry/config.yml',
+  registryCert: '/etc/docker/registry/tls.crt',
+  registryKey: '/etc/docker/registry/tls.key',
+  registryHtpasswd: '/etc/docker/registry/htpasswd',
+  registryData: '/var/lib/docker-registry',
+  /** On the bastion: the release history everyone who deploys shares, and the deploy lock. */
+  releases: '/var/lib/infra/app/releases.json',
+  deployLock: '/var/lib/infra/app/deploy.lock',
+  /** On the bastion: build contexts and archives in transit. */
+  buildDir: '/var/lib/infra/app/build',
+} as const

@@ -5,3 +5,9 @@ export const NODE_EXPORTER_PORT = 9100
 
 /** HAProxy's stats page and Prometheus exporter, on the bastion's private address. */
 export const HAPROXY_STATS_PORT = 8404
+
+/**
+ * The two loopback ports of a web node the app's containers are published on: the current release
+ * on one, the next one starts on the other, and nginx switches between them.
+ */
+export const APP_SLOT_PORTS = [9201, 9202] as const

@@ -32,6 +32,28 @@ export interface FleetDurations {
   readonly limitsBanFor: number
   /** cors.maxAge */
   readonly corsMaxAge: number
+  /** deploy.timeout */
+  readonly deployTimeout: number
+  /** deploy.drain */
+  readonly deployDrain: number
+  /** deploy.lockStale */
+  readonly deployLockStale: number
+  /** app.healthCheck.interval (1 s without an app) */
+  readonly appHealthInterval: number
+}
+
+/** What deploy and provision derive from `app` (undefined without one). */
+export interface AppConfig {
+  /** app.healthCheck.path, defaulting to web.healthCheck.path. */
+  readonly healthPath: string
+  /** The image's registry host (`ghcr.io`), or the fleet registry's `address:port`. */
+  readonly registryHost: string
+  /** true when the image lives in the bastion's fleet registry. */
+  readonly fleetRegistry: boolean
+  /** The image repository as nodes pull it, without a tag (`10.42.0.1:5000/shop`). */
+  readonly repository: string
+  /** The repository path inside its registry (`shop`, `acme/shop`). */
+  readonly repositoryPath: string
 }
 
 /** A node exporter the bastion's HAProxy publishes: host name, role, the address HAProxy connects to, the path it publishes it at. */
@@ -58,6 +80,9 @@ export interface FleetConfig {
   readonly metricsTargets: readonly MetricsTarget[]
   /** bastion.adminAllow by family, without duplicates (IPv6 lower-cased). */
   readonly adminAllow: {readonly v4: readonly string[]; readonly v6: readonly string[]}
+  /** The fleet registry's `address:port` on the bastion's private network. */
+  readonly registryAddress: string
+  readonly app: AppConfig | undefined
 }
 
 /** The path at which the bastion's HAProxy publishes a host's node exporter. */
@@ -81,6 +106,10 @@ function durationsOf(inv: Inventory): FleetDurations {
     limitsWindow: durationMs(inv.limits.window),
     limitsBanFor: durationMs(inv.limits.banFor),
     corsMaxAge: durationMs(inv.cors.maxAge),
+    deployTimeout: durationMs(inv.deploy.timeout),
+    deployDrain: durationMs(inv.deploy.drain),
+    deployLockStale: durationMs(inv.deploy.lockStale),
+    appHealthInterval: inv.app ? durationMs(inv.app.healthCheck.interval) : 1000,
   })
 }
 
@@ -127,17 +156,38 @@ function adminAllowOf(inv: Inventory): FleetConfig['adminAllow'] {
   return Object.freeze({v4: Object.freeze([...new Set(v4)]), v6: Object.freeze([...new Set(v6)])})
 }
 
+/** A first path component with a dot, a colon or "localhost" is a registry host (Docker's own rule). */
+function appOf(inv: Inventory, registryAddress: string, healthPath: string): AppConfig | undefined {
+  if (!inv.app) return undefined
+  const image = inv.app.image
+  const slash = image.indexOf('/')
+  const first = slash < 0 ? '' : image.slice(0, slash)
+  const external = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost')
+  const repositoryPath = external ? image.slice(slash + 1) : image
+  return Object.freeze({
+    healthPath: inv.app.healthCheck.path ?? healthPath,
+    registryHost: external ? first : registryAddress,
+    fleetRegistry: !external,
+    repository: external ? image : `${registryAddress}/${image}`,
+    repositoryPath,
+  })
+}
+
 function build(inv: Inventory): FleetConfig {
   const tlsPemFile = `${inv.domain.toLowerCase()}.pem`
+  const registryAddress = `${inv.bastion.privateAddress}:${inv.registry.port}`
+  const healthPath = healthPathOf(inv)
   return Object.freeze({
     ms: durationsOf(inv),
-    healthPath: healthPathOf(inv),
+    healthPath,
     tlsPemFile,
     tlsPemPath: (paths: Pick<HostPaths, 'haproxyCertDir'> = DEFAULT_PATHS) => `${paths.haproxyCertDir}/${tlsPemFile}`,
     privateNetwork: privateNetworkOf(inv),
     statsAddress: `${inv.bastion.privateAddress}:${HAPROXY_STATS_PORT}`,
     metricsTargets: metricsTargetsOf(inv),
     adminAllow: adminAllowOf(inv),
+    registryAddress,
+    app: appOf(inv, registryAddress, healthPath),
   })
 }
 

@@ -9,12 +9,14 @@ import {hostname} from './schema/fields.js'
 import {bastionSchema, sshSchema, webNodeSchema, webSchema} from './schema/hosts.js'
 import {alertsSchema, healingSchema, scalingSchema} from './schema/agents.js'
 import {authSchema, corsSchema, limitsSchema, type TlsConfig, tlsSchema} from './schema/edge.js'
+import {appSchema, deploySchema, registrySchema} from './schema/app.js'
 
 export {isIPv4} from '../host/ipv4.js'
 export {duration, DURATION_CEILING, durationMs, durationUpTo, expected, HAPROXY_LIST_MAX, show} from './schema/base.js'
 export {cidr, HEALTH_PATH_MAX, healthPathSchema, hostname, ipv4, nodeName} from './schema/fields.js'
 export {bastionSchema, healthCheckSchema, sshSchema, webNodeSchema, webSchema} from './schema/hosts.js'
 export {alertsSchema, healingSchema, scalingSchema} from './schema/agents.js'
+export {appSchema, deploySchema, imageName, registrySchema} from './schema/app.js'
 export {authRuleSchema, authSchema, corsSchema, JWT_ALGORITHMS, limitsSchema, type TlsConfig, tlsSchema} from './schema/edge.js'
 
 /**
@@ -45,6 +47,9 @@ export const inventoryObject = mappingOf({
   limits: limitsSchema,
   cors: corsSchema,
   auth: authSchema.optional(),
+  app: appSchema.optional(),
+  deploy: deploySchema,
+  registry: registrySchema,
 }).describe('infra inventory: one file describes the fleet. Reference: docs/INVENTORY.md')
 
 type ObjectOutput = z.output<typeof inventoryObject>

@@ -19,6 +19,11 @@ export interface Layer {
   log: string
 }
 
+/** The folder bind-mounted at the host's /var/lib/docker (removed with the host's folder at `lab down`). */
+export function dockerDirOf(name: string): string {
+  return path.join(hostDir(name), 'docker')
+}
+
 export function layerOf(name: string): Layer {
   const dir = hostDir(name)
   return {dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), merged: path.join(dir, 'merged'), log: path.join(dir, 'console.log')}
@@ -79,6 +84,7 @@ export async function startHost(host: LabHostPlan, layer: Layer, cgroupBases: st
   const cgroups = await createHostCgroups(cgroupBases, host.netns)
   // nspawn creates this folder and refuses nothing, but a crashed run leaves it behind.
   rmSync(`/run/systemd/nspawn/propagate/${host.netns}`, {recursive: true, force: true})
+  mkdirSync(dockerDirOf(host.name), {recursive: true, mode: 0o710})
   const logFd = openSync(layer.log, 'a')
   writeFileSync(logFd, `\n==== ${new Date().toISOString()} infra lab: booting ${host.name} ====\n`)
   const nspawnArgs = [
@@ -93,9 +99,13 @@ export async function startHost(host: LabHostPlan, layer: Layer, cgroupBases: st
     '--resolv-conf=off',
     '--timezone=off',
     '--console=read-only',
-    // A VPS's root can manage its own firewall and network: nftables needs CAP_NET_ADMIN
-    // (nspawn grants it only with --private-network; the host has its own namespace anyway).
-    '--capability=CAP_NET_ADMIN',
+    // A VPS's root holds every capability: nftables needs CAP_NET_ADMIN, and dockerd and runc
+    // need far more (mounts, namespaces, cgroups); nspawn's default set is not enough for them.
+    '--capability=all',
+    // nspawn's default filter blocks keyctl/add_key (runc uses them) and bpf (runc's device rules on cgroup v2).
+    '--system-call-filter=@keyring bpf',
+    // Docker's overlay2 cannot sit on the host's overlay root: its own folder on this machine's disk.
+    `--bind=${dockerDirOf(host.name)}:/var/lib/docker`,
     '-b',
   ]
   // Join every cgroup first (so the container and everything it forks is accounted per host), then become nspawn.
@@ -103,7 +113,9 @@ export async function startHost(host: LabHostPlan, layer: Layer, cgroupBases: st
   const child = spawn('sh', ['-c', script, 'sh', ...nspawnArgs], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: {PATH: SYSTEM_PATH, TERM: 'dumb', LANG: 'C.UTF-8', INFRA_LAB_CGROUPS: cgroups.join(' ')},
+    // A cgroup v2 view inside the host (runc cannot use the read-only v1 controllers nspawn mounts);
+    // this machine's side keeps its v1 accounting per host.
+    env: {PATH: SYSTEM_PATH, TERM: 'dumb', LANG: 'C.UTF-8', INFRA_LAB_CGROUPS: cgroups.join(' '), SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1'},
   })
   child.unref()
   closeSync(logFd)

@@ -13,7 +13,7 @@ import {LAB_CACHE_DIR} from './state.js'
 export const SUITE = 'bookworm'
 export const VARIANT = 'minbase'
 /** Bump when the image recipe below changes: it is part of the cache key. */
-export const IMAGE_RECIPE = 3
+export const IMAGE_RECIPE = 4
 
 export const IMAGES_DIR = path.join(LAB_CACHE_DIR, 'images')
 export const DEBS_DIR = path.join(LAB_CACHE_DIR, 'debs')
@@ -139,7 +139,13 @@ async function customizeImage(rootfs: string): Promise<void> {
   await writeFile(path.join(etc, 'fstab'), '# infra lab host: file systems are set up by systemd-nspawn\n')
   // sshd must start at boot (it is enabled by its package; make sure).
   await run(['systemctl', `--root=${rootfs}`, 'enable', 'ssh.service'], {allowFail: true})
+  // Docker and the registry are in the image for hosts of an inventory with an `app`; like on a
+  // VPS before provision, they do not run until provision enables them.
+  await run(['systemctl', `--root=${rootfs}`, 'disable', ...IMAGE_DISABLED_UNITS], {allowFail: true})
 }
+
+/** Units the image's packages enable that a plain host does not run (provision enables them when needed). */
+export const IMAGE_DISABLED_UNITS = ['docker.service', 'docker.socket', 'containerd.service', 'docker-registry.service']
 
 /** Remove cached images other than `keep`. */
 export async function pruneImages(keep: string[]): Promise<void> {

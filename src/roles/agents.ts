@@ -12,7 +12,7 @@ import {identityOf} from '../ssh/pins.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
 import {edgePaths} from './edge.js'
 import {shellWord} from '../host/quote.js'
-import {AGENT_PATHS} from '../host/paths.js'
+import {AGENT_PATHS, APP_PATHS} from '../host/paths.js'
 
 
 /**
@@ -112,7 +112,11 @@ export function renderPolicy(ctx: RenderContext): string {
 }
 
 export function renderNodeAgent(ctx: RenderContext): string {
-  return renderTemplate('agents/node-agent.sh.hbs', {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`}, ctx.templateOverridesDir)
+  return renderTemplate(
+    'agents/node-agent.sh.hbs',
+    {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`, app: ctx.inventory.app !== undefined, appScript: APP_PATHS.script},
+    ctx.templateOverridesDir,
+  )
 }
 
 /** Each web node with its keys pinned in the operator's known_hosts (`@revoked` keys left out; none: not pinned yet). */

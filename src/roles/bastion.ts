@@ -208,6 +208,7 @@ export function renderBastionNftables(ctx: RenderContext, host: HostSpec): strin
       sshRate: SSH_RATE,
       sshBurst: SSH_BURST,
       statsPort: HAPROXY_STATS_PORT,
+      registryPort: inv.app ? inv.registry.port : null,
     },
     ctx.templateOverridesDir,
   )

@@ -3,6 +3,7 @@
  * plus what the role renderers share: the render context, the paths on a host, and the template
  * engine. Everything here is pure except template loading, which reads `.hbs` files once.
  */
+import type {FleetPki} from '../tls/fleet.js'
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -29,6 +30,8 @@ export interface RenderContext {
   authMaterial?: {key?: string; secret?: string}
   /** The bastion agents' public key (read from the bastion by provision); web nodes authorize it, restricted (src/roles/agents.ts). */
   agentPublicKey?: string
+  /** The fleet PKI of an inventory with `app` (src/tls/fleet.ts), already read by the caller. Secret. */
+  fleet?: Pick<FleetPki, 'caCertPem' | 'certPem' | 'keyPem' | 'htpasswd' | 'dockerAuth'>
   /** SMTP password for alert e-mails (from the environment variable alerts.smtp.passwordEnv). Secret. */
   smtpPassword?: string
 }

@@ -8,8 +8,8 @@ import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {agentWebFiles} from './agents.js'
 import {MANAGED, nftablesFile, pathsOf, type RenderContext, renderTemplate, webNodeOf} from './common.js'
 import {shellWord} from '../host/quote.js'
-import type {HostPaths} from '../host/paths.js'
-import {NODE_EXPORTER_PORT} from '../host/ports.js'
+import {APP_PATHS, type HostPaths} from '../host/paths.js'
+import {APP_SLOT_PORTS, NODE_EXPORTER_PORT} from '../host/ports.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
   const inv = ctx.inventory
@@ -39,7 +39,11 @@ export function renderNginx(ctx: RenderContext, host: HostSpec): string {
       name: node.name,
       address: node.address,
       port: inv.web.port,
-      appPort: inv.web.appPort ?? null,
+      // An app (infra deploy) or a service of the operator's own on web.appPort: nginx proxies to it.
+      appPort: inv.app ? APP_SLOT_PORTS[0] : (inv.web.appPort ?? null),
+      app: inv.app !== undefined,
+      upstreamFile: APP_PATHS.upstream,
+      proxyTarget: inv.app ? 'http://infra_app' : `http://127.0.0.1:${inv.web.appPort ?? 0}`,
       healthPath: configOf(inv).healthPath,
       webRoot: p.webRoot,
       logDir: p.nginxLogDir,
@@ -88,7 +92,7 @@ export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
       notify: [{service: 'nginx', action: 'reload'}],
     },
   ]
-  if (ctx.inventory.web.appPort === undefined) {
+  if (ctx.inventory.web.appPort === undefined && ctx.inventory.app === undefined) {
     files.push({path: `${p.webRoot}/index.html`, content: renderIndexPage(ctx, host), mode: 0o644, owner: 'root', group: 'root'})
   }
   // The node agent and the bastion agents' restricted key (src/roles/agents.ts).

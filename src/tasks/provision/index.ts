@@ -4,13 +4,14 @@
  * (facts → plan → apply → confirm, src/tasks/provision/hosts.ts). A plain function: the tests call
  * it; the commands render its value (src/tasks/provision/render.ts).
  */
+import type {FleetPki} from '../../tls/fleet.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {hostsOf} from '../../inventory/schema.js'
 import {UsageError} from '../../lib/errors.js'
 import type {TlsMaterial} from '../../tls/ensure.js'
 import {type ProgressMode, runSteps} from '../../ui/tasks.js'
 import {provisionFleet} from './hosts.js'
-import {prepareFleet} from './prepare.js'
+import {fleetPkiOf, prepareFleet} from './prepare.js'
 import type {PreparedHost, ProvisionOptions, ProvisionResult} from './types.js'
 
 export type {HostResult, ProvisionOptions, ProvisionResult} from './types.js'
@@ -27,6 +28,7 @@ export interface ProvisionTaskOptions extends Omit<ProvisionOptions, 'onProgress
 
 interface Run {
   tls?: TlsMaterial
+  fleet?: FleetPki
   hosts: PreparedHost[]
   warnings: string[]
   result?: ProvisionResult
@@ -53,12 +55,14 @@ export async function provision(loaded: LoadedInventory, opts: ProvisionTaskOpti
         run: async (r) => {
           const {ensureTls} = await import('../../tls/ensure.js')
           r.tls = await ensureTls(loaded)
+          // With an app: the fleet CA, the registry's certificate and password (fleet/ beside the inventory).
+          if (loaded.inventory.app) r.fleet = await fleetPkiOf(loaded, true)
         },
       },
       {
         title: `Render ${names.length} host${names.length === 1 ? '' : 's'}`,
         run: async (r) => {
-          const prepared = await prepareFleet(loaded, {tls: r.tls})
+          const prepared = await prepareFleet(loaded, {tls: r.tls, fleet: r.fleet})
           r.hosts = prepared.hosts
           r.warnings = prepared.warnings
         },

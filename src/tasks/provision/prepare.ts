@@ -5,6 +5,7 @@
  * own step, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
  * a single SSH connection is opened, with its own hint.
  */
+import type {FleetPki} from '../../tls/fleet.js'
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -76,6 +77,8 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
 export interface PrepareOptions {
   /** The TLS material provision's certificate step produced; read without writing when absent. */
   tls?: TlsMaterial
+  /** The fleet PKI provision's certificate step produced (an inventory with app); read without writing when absent. */
+  fleet?: FleetPki
 }
 
 export interface PreparedFleet {
@@ -87,6 +90,12 @@ export interface PreparedFleet {
 /** The desired state of every host of the inventory (see PreparedFleet). */
 export async function prepareHosts(loaded: LoadedInventory, opts: PrepareOptions = {}): Promise<PreparedHost[]> {
   return (await prepareFleet(loaded, opts)).hosts
+}
+
+/** The fleet PKI for the registry on the bastion's private address (written only when `write`). */
+export async function fleetPkiOf(loaded: LoadedInventory, write: boolean): Promise<FleetPki> {
+  const {ensureFleetPki} = await import('../../tls/fleet.js')
+  return ensureFleetPki(loaded.dir, loaded.inventory.bastion.privateAddress, {write})
 }
 
 export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions = {}): Promise<PreparedFleet> {
@@ -107,9 +116,11 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
   const authMaterial = await readAuthMaterial(loaded)
   // The operator's host key pins, for the agents' known_hosts (src/roles/agents.ts).
   const operatorKnownHosts = await readKnownHosts(loaded.knownHostsPath)
+  const fleet = loaded.inventory.app ? (opts.fleet ?? (await fleetPkiOf(loaded, false))) : undefined
   const ctx = {
     inventory: loaded.inventory,
     tlsPem,
+    ...(fleet ? {fleet} : {}),
     errorPageOverrides,
     templateOverridesDir,
     authMaterial,
@@ -139,7 +150,7 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
           }
         : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))
-    return {hosts, warnings: tls.warnings}
+    return {hosts, warnings: [...tls.warnings, ...(fleet?.warnings ?? [])]}
   } catch (error) {
     // A ConfigError of a renderer (a bad override, a value it refuses) keeps its own hint.
     if (error instanceof ConfigError) throw error
