@@ -9,7 +9,7 @@ const LAYERS = [
   ['host', ['host']],
   ['inventory', ['inventory']],
   ['engine', ['plan', 'ssh', 'tls']],
-  ['domain', ['roles', 'templates', 'edge', 'checks', 'status', 'logs', 'monitoring', 'lab', 'ui']],
+  ['domain', ['app', 'roles', 'templates', 'edge', 'checks', 'status', 'logs', 'monitoring', 'lab', 'ui']],
   ['tasks', ['tasks', 'init']],
   ['commands', ['commands', 'help.ts']],
 ]
