@@ -20,6 +20,10 @@ export const UNITS = {
   'infra-healthcheck': {role: 'bastion', tag: 'infra-healthcheck'},
   'infra-bans': {role: 'bastion', tag: 'infra-bans'},
   'infra-node-agent': {role: 'web', tag: 'infra-node-agent'},
+  // The app's containers (journald log driver, tag app; release commands: app-release) and infra-app's own lines.
+  app: {role: 'web', tag: 'app'},
+  'app-release': {role: 'web', tag: 'app-release'},
+  'infra-app': {role: 'web', tag: 'infra-app'},
 } as const satisfies Record<string, {role: HostSpec['role']; unit?: string; tag?: string}>
 
 export type UnitName = keyof typeof UNITS
