@@ -37,11 +37,44 @@ curl -sS -o /dev/null -w 'http://example.test/x?y=1  → %{http_code} %{redirect
 curl -sS -k -o /dev/null -w 'https://www.example.test/ → %{http_code} %{redirect_url}\n' --resolve www.example.test:443:$PUB 'https://www.example.test/'
 curl -sS -k -D - -o /dev/null --resolve example.test:443:$PUB 'https://example.test/' | grep -Ei '^(HTTP|strict-transport|x-served-by)'
 
+# --- the application: infra deploy of the sample app (examples/hello), then v2 under load, then rollback
+echo
+echo "== an app: examples/hello (FROM scratch, a static busybox's httpd), built on the bastion"
+if ! dpkg-query -W -f='${db:Status-Status}' busybox-static 2>/dev/null | grep -qx installed; then
+  apt-get update -qq && apt-get install -y -qq busybox-static >/dev/null
+fi
+rm -rf "$DEMO_DIR/hello" && cp -r examples/hello "$DEMO_DIR/hello" && cp /bin/busybox "$DEMO_DIR/hello/rootfs/bin/busybox"
+grep -q '^app:' "$CONFIG" || cat >> "$CONFIG" <<'YAML'
+
+# Added by npm run demo: the sample app (docs/DEPLOY.md). The flood limits are raised for the request loop below.
+app:
+  image: hello
+  port: 8080
+limits:
+  requests: 100000
+  connections: 1000
+YAML
+infra provision --yes --config "$CONFIG"
+infra deploy --build "$DEMO_DIR/hello" --version v1 --yes --config "$CONFIG"
+curl -sS -k --resolve example.test:443:$PUB 'https://example.test/'
+
+echo
+echo "== infra deploy v2 while a request loop runs against the bastion (4 clients)"
+node scripts/load-during.mjs "$PUB" example.test -- node bin/run.js deploy --build "$DEMO_DIR/hello" --version v2 --yes --config "$CONFIG"
+curl -sS -k --resolve example.test:443:$PUB 'https://example.test/'
+
+echo
+echo "== infra rollback (to v1) under the same load"
+node scripts/load-during.mjs "$PUB" example.test -- node bin/run.js rollback --yes --config "$CONFIG"
+infra releases --config "$CONFIG"
+
 cat <<EOF
 
 The lab is up. Try:
   node bin/run.js lab status --config $CONFIG
   curl -k --resolve example.test:443:$PUB https://example.test/
   node bin/run.js ssh web1 --config $CONFIG
+  node bin/run.js releases --config $CONFIG      # the app's releases; deploy, rollback: docs/DEPLOY.md
+  node bin/run.js logs web1 --unit app --config $CONFIG
   node bin/run.js lab down --config $CONFIG      # removes every lab host, namespace and mount
 EOF

@@ -72,9 +72,9 @@ export function currentRelease(h: ReleaseHistory): Release | undefined {
   return h.releases.find((r) => r.state === 'current')
 }
 
-/** The release of the same image and configuration, if it was deployed before (not failed). */
-export function sameRelease(h: ReleaseHistory, image: string, config: string): Release | undefined {
-  return h.releases.find((r) => r.state !== 'failed' && r.image === image && r.configDigest === config)
+/** The release of the same version, image and configuration, if it was deployed before (not failed): deploying it again changes nothing. */
+export function sameRelease(h: ReleaseHistory, version: string, image: string, config: string): Release | undefined {
+  return h.releases.find((r) => r.state !== 'failed' && r.version === version && r.image === image && r.configDigest === config)
 }
 
 /** A new ID for `version`: itself, or `version-N` when taken by another image or configuration. */

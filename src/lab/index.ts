@@ -12,6 +12,7 @@ export {fmt, type Log} from './log.js'
 export {labUp, type LabUpOptions} from './up.js'
 export {labDown, labLeftovers, type LabDownResult, type TeardownReport} from './down.js'
 export {labAddresses, labInfo, labStatus, type LabHostInfo, type LabInfo, type LabStatus} from './status.js'
+export {startLoad, type LoadOptions, type LoadReport, type LoadRun} from './load.js'
 export {labExec, labHostCgroup, labHostPid, labHostReady, labNetExec} from './host-access.js'
 
 // Layers live here; exported for troubleshooting output.

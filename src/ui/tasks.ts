@@ -14,7 +14,7 @@ export {progressMode, type ProgressMode} from './progress.js'
 
 export interface Step<C> {
   title: string
-  /** Left out (not shown) when this returns false. */
+  /** Left out (not shown) when this returns false, asked when the step's turn comes. */
   enabled?: (ctx: C) => boolean
   /** The hosts this step reports on, one line each (known before it starts). */
   hosts?: (ctx: C) => string[]
@@ -25,9 +25,11 @@ const NOTHING: HostUpdate = () => {}
 
 /** Runs the steps in order on `ctx`; a step that throws stops the list, and its error is rethrown. */
 export async function runSteps<C extends object>(ctx: C, steps: Step<C>[], mode: ProgressMode = 'silent'): Promise<C> {
-  const active = steps.filter((s) => !s.enabled || s.enabled(ctx))
+  // `enabled` is asked when the step's turn comes: it may depend on what earlier steps found.
+  const on = (s: Step<C>) => !s.enabled || s.enabled(ctx)
   if (mode !== 'tty') {
-    for (const step of active) {
+    for (const step of steps) {
+      if (!on(step)) continue
       if (mode === 'plain') process.stderr.write(`» ${step.title}\n`)
       await step.run(ctx, mode === 'plain' && step.hosts ? plainHostUpdate(step.hosts(ctx)) : NOTHING)
     }
@@ -35,8 +37,9 @@ export async function runSteps<C extends object>(ctx: C, steps: Step<C>[], mode:
   }
   const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
   let failure: unknown
-  const tasks: ListrTask[] = active.map((step) => ({
+  const tasks: ListrTask[] = steps.map((step) => ({
     title: step.title,
+    enabled: () => on(step),
     task: (_c, task) => {
       if (!step.hosts) return step.run(ctx, NOTHING)
       const lines = hostLines(step.hosts(ctx))

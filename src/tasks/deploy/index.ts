@@ -200,7 +200,7 @@ function rollSteps(loaded: LoadedInventory, operation: DeployResult['operation']
       enabled: (ctx: Ctx) => !ctx.unchanged,
       hosts: (ctx: Ctx) => split(ctx.nodes).serving.map((n) => n.name),
       run: async (ctx: Ctx, update: (h: string, p: string, d?: string) => void) => {
-        const opts = {batch: inv.deploy.batch, timeoutMs: ms.deployTimeout, drainSeconds: Math.ceil(ms.deployDrain / 1000), update}
+        const opts = {batch: inv.deploy.batch, timeoutMs: ms.deployTimeout, drainSeconds: Math.ceil(ms.deployDrain / 1000), intervalSeconds: Math.max(1, Math.round(ms.appHealthInterval / 1000)), update}
         const done: {node: NodeState; from: string | null}[] = []
         try {
           ctx.outcomes.push(...(await rollNodes(split(ctx.nodes).serving, ctx.release!.id, opts, done)))
@@ -277,7 +277,7 @@ export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {
                 : await existingImage(c.bastion!, app, version)
             const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath)
             const digest = configDigest(files)
-            const same = sameRelease(c.history, c.image.ref, digest)
+            const same = sameRelease(c.history, version, c.image.ref, digest)
             const current = currentRelease(c.history)
             const onAll = (id: string) => c.nodes.every((n) => (n.standby && !n.running ? n.current === id : n.running && n.current === id))
             if (same && same.id === current?.id && onAll(same.id)) {

@@ -60,6 +60,8 @@ export interface RollOptions {
   /** ms: the health wait of infra-app (its own timeout) plus slack. */
   timeoutMs: number
   drainSeconds: number
+  /** Seconds between two health probes of a new container. */
+  intervalSeconds: number
   update: HostUpdate
 }
 
@@ -67,7 +69,9 @@ export interface RollOptions {
 async function switchNode(node: NodeState, to: string, opts: RollOptions): Promise<{drain?: Promise<void>}> {
   const {conn, name} = node
   opts.update(name, `starting ${to}`)
-  const started = await run(conn, appCommand('start', to), opts.timeoutMs + 30_000)
+  // This deploy's own timeout and probe interval (the inventory may have changed since provision rendered infra-app).
+  const env = `INFRA_APP_TIMEOUT=${Math.ceil(opts.timeoutMs / 1000)} INFRA_APP_INTERVAL=${opts.intervalSeconds}`
+  const started = await run(conn, `${env} ${appCommand('start', to)}`, opts.timeoutMs + 30_000)
   if (started.code !== 0) {
     const logs = started.stderr.trim()
     const first = logs.split('\n').find((l) => l.startsWith('infra-app:')) ?? `infra-app start exited with ${started.code}`
