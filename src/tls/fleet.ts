@@ -48,7 +48,7 @@ function serial(): string {
 function keyPair(): {pem: string; key: forge.pki.rsa.PrivateKey} {
   const {privateKey} = generateKeyPairSync('rsa', {modulusLength: 2048, publicExponent: 0x10001})
   const pem = privateKey.export({type: 'pkcs8', format: 'pem'}).toString()
-  return {pem, key: forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey}
+  return {pem, key: forge.pki.privateKeyFromPem(pem)}
 }
 
 function lf(pem: string): string {
@@ -113,8 +113,9 @@ function whyRenew(certPem: string, caPem: string, address: string, now: Date): s
     const cert = forge.pki.certificateFromPem(certPem)
     const ca = forge.pki.certificateFromPem(caPem)
     if (!ca.verify(cert)) return 'it was not signed by the fleet CA'
-    const san = cert.getExtension('subjectAltName') as {altNames?: {ip?: string}[]} | undefined
-    if (!san?.altNames?.some((n) => n.ip === address)) return `it does not cover ${address}`
+    const san: unknown = cert.getExtension('subjectAltName')
+    const names = (san as {altNames?: {ip?: string}[]} | undefined)?.altNames ?? []
+    if (!names.some((n) => n.ip === address)) return `it does not cover ${address}`
     if (cert.validity.notAfter.getTime() - now.getTime() < 30 * DAY_MS) return 'it expires within 30 days'
     return undefined
   } catch {

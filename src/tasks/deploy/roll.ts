@@ -62,30 +62,54 @@ export interface RollOptions {
   drainSeconds: number
   /** Seconds between two health probes of a new container. */
   intervalSeconds: number
+  /**
+   * Rollback: start the release's kept containers on every node at once (beside the current ones,
+   * no traffic moves), then switch batch by batch: the nodes' switches no longer wait for each start.
+   */
+  prestart?: boolean
   update: HostUpdate
+}
+
+/** Starts `to` beside the current release on every node in parallel; a node that fails throws before anything switched. */
+async function prestart(nodes: NodeState[], to: string, opts: RollOptions): Promise<void> {
+  const env = `INFRA_APP_TIMEOUT=${Math.ceil(opts.timeoutMs / 1000)} INFRA_APP_INTERVAL=${opts.intervalSeconds}`
+  const results = await Promise.all(
+    nodes
+      .filter((n) => !(n.running && n.current === to))
+      .map(async (node) => {
+        opts.update(node.name, `starting ${to}`)
+        return {node, r: await run(node.conn, `${env} ${appCommand('start', to)}`, opts.timeoutMs + 60_000)}
+      }),
+  )
+  const bad = results.find((x) => x.r.code !== 0)
+  if (bad) {
+    const first = bad.r.stderr.split('\n').find((l) => l.startsWith('infra-app:')) ?? `infra-app start exited with ${bad.r.code}`
+    throw new NodeFailure(bad.node.name, `${bad.node.name}: release ${to} did not become healthy: ${first.replace(/^infra-app: /, '')}`, bad.r.stderr.trim())
+  }
 }
 
 /** Start `to` on the node and switch to it; resolves with the drain of the old release (run in the background). */
 async function switchNode(node: NodeState, to: string, opts: RollOptions): Promise<{drain?: Promise<void>}> {
   const {conn, name} = node
-  opts.update(name, `starting ${to}`)
-  // This deploy's own timeout and probe interval (the inventory may have changed since provision rendered infra-app).
+  opts.update(name, opts.prestart ? `switching to ${to}` : `starting ${to}`)
+  // This deploy's own timeout and probe interval (the inventory may have changed since provision
+  // rendered infra-app); start and switch in one round trip (exit 90: the switch failed).
   const env = `INFRA_APP_TIMEOUT=${Math.ceil(opts.timeoutMs / 1000)} INFRA_APP_INTERVAL=${opts.intervalSeconds}`
-  const started = await run(conn, `${env} ${appCommand('start', to)}`, opts.timeoutMs + 30_000)
-  if (started.code !== 0) {
-    const logs = started.stderr.trim()
-    const first = logs.split('\n').find((l) => l.startsWith('infra-app:')) ?? `infra-app start exited with ${started.code}`
+  // Already started (rollback's prestart): the switch alone.
+  const cmd = opts.prestart ? `${appCommand('switch', to)} || exit 90` : `${env} ${appCommand('start', to)}; rc=$?; [ $rc = 0 ] || exit $rc; ${appCommand('switch', to)} || exit 90`
+  const r = await run(conn, cmd, opts.timeoutMs + 60_000)
+  if (r.code === 90) throw new NodeFailure(name, `${name}: switching to ${to} failed: ${r.stderr.trim().split('\n').at(-1)}`, r.stderr)
+  if (r.code !== 0) {
+    const logs = r.stderr.trim()
+    const first = logs.split('\n').find((l) => l.startsWith('infra-app:')) ?? `infra-app start exited with ${r.code}`
     throw new NodeFailure(name, `${name}: release ${to} did not become healthy: ${first.replace(/^infra-app: /, '')}`, logs)
   }
-  opts.update(name, `switching to ${to}`)
-  const switched = await run(conn, appCommand('switch', to), 60_000)
-  if (switched.code !== 0) throw new NodeFailure(name, `${name}: switching to ${to} failed: ${(switched.stderr || switched.stdout).trim()}`, switched.stderr)
   const from = node.running ? node.current : null
   node.current = to
   node.running = true
   if (!from || from === to) return {}
-  opts.update(name, `draining ${from}`)
-  const drain = run(conn, appCommand('drain', from, opts.drainSeconds), opts.drainSeconds * 1000 + 60_000).then(() => undefined)
+  // The old container drains on the node (a transient unit) while the roll goes on.
+  const drain = run(conn, appCommand('drain-later', from, opts.drainSeconds), 60_000).then(() => undefined)
   return {drain}
 }
 
@@ -96,6 +120,7 @@ async function switchNode(node: NodeState, to: string, opts: RollOptions): Promi
 export async function rollNodes(nodes: NodeState[], to: string, opts: RollOptions, done: {node: NodeState; from: string | null}[]): Promise<NodeOutcome[]> {
   const outcomes: NodeOutcome[] = []
   const drains: Promise<void>[] = []
+  if (opts.prestart) await prestart(nodes, to, opts)
   for (let i = 0; i < nodes.length; i += opts.batch) {
     const batch = nodes.slice(i, i + opts.batch)
     const results = await Promise.allSettled(
@@ -107,7 +132,7 @@ export async function rollNodes(nodes: NodeState[], to: string, opts: RollOption
         }
         const {drain} = await switchNode(node, to, opts)
         done.push({node, from})
-        if (drain) drains.push(drain.then(() => opts.update(node.name, 'done', `serves ${to}${from ? ` (was ${from}, stopped and kept)` : ''}`)))
+        if (drain) drains.push(drain.then(() => opts.update(node.name, 'done', `serves ${to}${from ? ` (${from} drains, then stops; kept for rollback)` : ''}`)))
         else opts.update(node.name, 'done', `serves ${to}`)
         return {name: node.name, result: 'switched', from} satisfies NodeOutcome
       }),
@@ -116,7 +141,7 @@ export async function rollNodes(nodes: NodeState[], to: string, opts: RollOption
     for (const r of results) if (r.status === 'fulfilled') outcomes.push(r.value)
     if (failure) {
       await Promise.allSettled(drains)
-      throw (failure as PromiseRejectedResult).reason
+      throw (failure).reason
     }
   }
   await Promise.all(drains)
@@ -130,7 +155,7 @@ export async function switchBack(done: {node: NodeState; from: string | null}[],
     try {
       node.running = true
       node.current = failedRelease
-      const {drain} = await switchNode(node, from, opts)
+      const {drain} = await switchNode(node, from, {...opts, prestart: false})
       await drain
       opts.update(node.name, 'done', `back on ${from}`)
       return {name: node.name, result: 'rolled-back', from: failedRelease}

@@ -1,0 +1,93 @@
+/** The steps only a deploy has: the image (build, archive or registry), the pull on every node, the release command. */
+import {releaseFiles, stageReleaseScript} from '../../app/commands.js'
+import {configDigest, currentRelease, newReleaseId, recordFailure, sameRelease} from '../../app/release.js'
+import {shq} from '../../host/quote.js'
+import type {AppConfig} from '../../inventory/config.js'
+import type {LoadedInventory} from '../../inventory/load.js'
+import type {Inventory} from '../../inventory/schema.js'
+import {HostError} from '../../lib/errors.js'
+import type {HostUpdate} from '../../ui/progress.js'
+import type {Step} from '../../ui/tasks.js'
+import {buildImage, existingImage, loadArchive} from './image.js'
+import {type Ctx, operator, split, writeHistory} from './steps.js'
+
+export interface DeployInputs {
+  spec: NonNullable<Inventory['app']>
+  app: AppConfig
+  buildDir?: string
+  archive?: string
+  version: string
+  commit: string | null
+  /** The env file's text (secrets included): never logged. */
+  env: string
+}
+
+export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step<Ctx>[] {
+  const {spec, app, buildDir, archive, version, commit, env} = inputs
+  return [
+    {
+      title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : `Image ${app.repository}:${version}`,
+      run: async (c: Ctx) => {
+        c.image = buildDir
+          ? await buildImage(c.bastion!, app, buildDir, version)
+          : archive
+            ? await loadArchive(c.bastion!, app, archive, version)
+            : await existingImage(c.bastion!, app, version)
+        const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath)
+        const digest = configDigest(files)
+        const same = sameRelease(c.history, version, c.image.ref, digest)
+        const current = currentRelease(c.history)
+        const onAll = (id: string) => c.nodes.every((n) => (n.standby && !n.running ? n.current === id : n.running && n.current === id))
+        if (same && same.id === current?.id && onAll(same.id)) {
+          c.unchanged = true
+          c.release = same
+          return
+        }
+        c.release = same ?? {id: newReleaseId(c.history, version), version, image: c.image.ref, digest: c.image.digest, configDigest: digest, at: new Date().toISOString(), by: operator(), commit, state: 'current'}
+        c.release = {...c.release, at: new Date().toISOString(), by: operator()}
+        c.env = env
+      },
+    },
+    {
+      title: 'Pull on every web node',
+      enabled: (c: Ctx) => !c.unchanged,
+      hosts: (c: Ctx) => c.nodes.map((n) => n.name),
+      run: async (c: Ctx, update: HostUpdate) => {
+        const files = releaseFiles(loaded.inventory, c.image!.ref, c.env!, app.healthPath)
+        const failures: string[] = []
+        await Promise.all(
+          c.nodes.map(async (n) => {
+            update(n.name, 'pulling', c.image!.ref)
+            const r = await n.conn.exec('bash -s', {stdin: stageReleaseScript(c.release!.id, files, {pull: true}), timeoutMs: 15 * 60_000})
+            if (r.code === 0) update(n.name, 'done', r.stdout.trim().split('\n').at(-1))
+            else {
+              const why = (r.stderr || r.stdout).trim().replace(/^infra-app: /, '')
+              update(n.name, 'failed', why)
+              failures.push(`${n.name}: ${why}`)
+            }
+          }),
+        )
+        if (failures.length > 0) {
+          throw new HostError(failures[0].split(':')[0], `pulling ${c.image!.ref} failed on ${failures.length} node(s); nothing was switched:\n  ${failures.join('\n  ')}`, {
+            hint: app.fleetRegistry ? 'Check the fleet registry: `infra doctor`.' : `Check that the nodes reach ${app.registryHost} (through the bastion's NAT) and the credentials (app.registry).`,
+            code: 'EPULL',
+          })
+        }
+      },
+    },
+    {
+      title: 'Release command',
+      enabled: (c: Ctx) => !c.unchanged && spec.release !== undefined,
+      run: async (c: Ctx) => {
+        const node = split(c.nodes).serving[0] ?? c.nodes[0]
+        const cmd = ['docker run --rm --log-driver journald --log-opt tag=app-release', `--env-file /var/lib/infra/app/releases/${c.release!.id}.env`, shq(c.image!.ref), ...spec.release!.map((w) => shq(w))].join(' ')
+        const r = await node.conn.exec(cmd, {timeoutMs: 30 * 60_000})
+        if (r.code !== 0) {
+          const why = `the release command (${spec.release!.join(' ')}) failed on ${node.name} with exit ${r.code}`
+          await writeHistory(c.bastion!, recordFailure(c.history, c.release!, why))
+          throw new HostError(node.name, `${why}; nothing was switched:\n  ${(r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n  ')}`, {code: 'ERELEASECMD'})
+        }
+      },
+    },
+  ]
+}
