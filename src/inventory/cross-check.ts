@@ -189,6 +189,9 @@ function checkPorts(inv: Rec): Issues {
   if (appPort !== undefined && appPort === webPort) {
     issues.push(issue(['web', 'appPort'], `${appPort} is also web.port; nginx listens on web.port and proxies to the application on appPort, so they must differ`))
   }
+  if (appPort !== undefined && rec(inv.app)) {
+    issues.push(issue(['web', 'appPort'], 'is for a service of your own on each node; with app, nginx proxies to the deployed container instead. Remove web.appPort, or remove app'))
+  }
   return issues
 }
 

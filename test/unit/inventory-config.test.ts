@@ -37,6 +37,10 @@ describe('configOf', () => {
       limitsWindow: 20_000,
       limitsBanFor: 7_200_000,
       corsMaxAge: 60_000,
+      appHealthInterval: 1000,
+      deployTimeout: 60_000,
+      deployDrain: 30_000,
+      deployLockStale: 1_800_000,
     })
   })
 

@@ -24,6 +24,8 @@ const BASE: InventoryInput = {
   domain: 'example.com',
   bastion: {publicAddress: '203.0.113.10', privateAddress: '10.10.0.1'},
   web: {nodes: [{name: 'web1', address: '10.10.0.11'}, {name: 'web2', address: '10.10.0.12', standby: true}]},
+  // With an app, so that the app's and the deploy's durations are checked and rendered too.
+  app: {image: 'shop'},
 }
 
 type Json = {properties?: Record<string, Json>; items?: Json; pattern?: string; anyOf?: Json[]}
@@ -107,6 +109,10 @@ describe('durations: every key has a maximum the renderers can take', () => {
       'limits.window': h,
       'limits.banFor': 168 * h,
       'cors.maxAge': 24 * h,
+      'app.healthCheck.interval': 60,
+      'deploy.timeout': 30 * 60,
+      'deploy.drain': h,
+      'deploy.lockStale': 24 * h,
     })
   })
 

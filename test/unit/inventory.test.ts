@@ -126,7 +126,7 @@ const CASES: [title: string, text: string, errors: string[]][] = [
     'infra.yaml:10:3 web.colour: unknown key (valid keys in web: port, appPort, healthCheck, timeout, nodes)',
   ]],
   ['key at the wrong level', edit('  port: 22\n', '  port: 22\nnodes: []\n'), [
-    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth',
+    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth, app, deploy, registry',
   ]],
   ['public web node address', edit('10.10.0.12', '203.0.113.7'), [
     'infra.yaml:14:16 web.nodes[1].address: "203.0.113.7" is a public address; web nodes must be on the private network',
@@ -223,6 +223,9 @@ const CASES: [title: string, text: string, errors: string[]][] = [
   ]],
   ['appPort equal to port', edit('web:\n', 'web:\n  appPort: 80\n'), [
     'infra.yaml:10:12 web.appPort: 80 is also web.port; nginx listens on web.port and proxies to the application on appPort, so they must differ',
+  ]],
+  ['appPort beside an app', edit('web:\n', 'app: {image: shop}\nweb:\n  appPort: 3000\n'), [
+    'infra.yaml:11:12 web.appPort: is for a service of your own on each node; with app, nginx proxies to the deployed container instead. Remove web.appPort, or remove app',
   ]],
   ['a web timeout HAProxy cannot hold', edit('web:\n', 'web:\n  timeout: 1000h\n'), ['infra.yaml:10:12 web.timeout: "1000h" is too long (at most 1h)']],
   ['an SSH timeout that would overflow the timer', edit('  port: 22\n', '  port: 22\n  connectTimeout: 597h\n'), [

@@ -134,7 +134,7 @@ describe('which hosts, which units', () => {
 
   it.each<[string, HostSpec[], Parameters<typeof planHosts>[1], string, string]>([
     ['nginx on the bastion', [bastion], ['nginx'], '--unit nginx: not on edge (nginx runs on web nodes, and edge is the bastion)', 'On edge: haproxy, infra-scaler, infra-healthcheck, infra-bans.'],
-    ['an agent on a web node', [web1], ['infra-scaler'], '--unit infra-scaler: not on web1 (infra-scaler runs on the bastion, and web1 is a web node)', 'On web1: nginx, infra-node-agent.'],
+    ['an agent on a web node', [web1], ['infra-scaler'], '--unit infra-scaler: not on web1 (infra-scaler runs on the bastion, and web1 is a web node)', 'On web1: nginx, infra-node-agent, app, app-release, infra-app.'],
     ['one of two units does not fit one host', [web1], ['nginx', 'haproxy'], '--unit haproxy: not on web1', 'infra logs all --unit haproxy'],
     ['haproxy on the web nodes', [web1, web2], ['haproxy'], '--unit haproxy: does not run on web1, web2', 'haproxy runs on the bastion.'],
     ['two bastion units on the web nodes', [web1, web2], ['haproxy', 'infra-bans'], '--unit haproxy, infra-bans: none of these runs on web1, web2', 'infra-bans runs on the bastion.'],

@@ -11,6 +11,7 @@ import {expect} from 'vitest'
 import {type Inventory, type InventoryInput, inventorySchema, hostsOf, type HostSpec} from '../../src/inventory/schema.js'
 import type {HostPaths, RenderContext} from '../../src/roles/render.js'
 import type {DesiredFile} from '../../src/plan/types.js'
+import {createFleetCa, createRegistryCert, htpasswdLine} from '../../src/tls/fleet.js'
 
 export const DOMAIN = 'example.com'
 
@@ -108,8 +109,19 @@ export function testPem(): string {
   }
 }
 
+let pki: RenderContext['fleet'] | undefined
+/** A real fleet CA and registry certificate (src/tls/fleet.ts), made once, for inventories with an app. */
+export function testFleetPki(): NonNullable<RenderContext['fleet']> {
+  if (pki) return pki
+  const ca = createFleetCa()
+  const cert = createRegistryCert(ca, '10.10.0.1')
+  const password = 'test-registry-password-0123456789'
+  pki = {caCertPem: ca.certPem, certPem: cert.certPem, keyPem: cert.keyPem, htpasswd: htpasswdLine(password), dockerAuth: Buffer.from(`infra:${password}`).toString('base64')}
+  return pki
+}
+
 export function context(inv: Inventory, extra: Partial<RenderContext> = {}): RenderContext {
-  return {inventory: inv, tlsPem: testPem(), ...extra}
+  return {inventory: inv, tlsPem: testPem(), ...(inv.app ? {fleet: testFleetPki()} : {}), ...extra}
 }
 
 /** Write files whose path is inside `dir` (the ones the paths overrides moved there). */
