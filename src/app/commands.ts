@@ -53,6 +53,22 @@ export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull:
   ].join('\n')
 }
 
+/** Prints a release's three files on a node, base64 on one `@@relfile` line each (read by parseReleaseFiles; never printed). */
+export function readReleaseFilesScript(id: string): string {
+  return ['set -e', `R=${REL}`, `for e in env run health; do [ -r "$R/"${shq(id)}".$e" ] || { echo "release ${id} has no .$e file here" >&2; exit 1; }; done`, ...(['env', 'run', 'health'] as const).map((ext) => `printf '@@relfile\\t%s\\t%s\\n' ${ext} "$(base64 -w0 < "$R/"${shq(id)}.${ext})"`)].join('\n')
+}
+
+/** The files readReleaseFilesScript printed, or undefined when one is missing. */
+export function parseReleaseFiles(out: string): ReleaseFiles | undefined {
+  const got = new Map<string, string>()
+  for (const line of out.split('\n')) {
+    const [tag, ext, data] = line.split('\t')
+    if (tag === '@@relfile' && ext && data !== undefined) got.set(ext, Buffer.from(data, 'base64').toString('utf8'))
+  }
+  const [env, run, health] = [got.get('env'), got.get('run'), got.get('health')]
+  return env !== undefined && run && health ? {env, run, health} : undefined
+}
+
 /** `infra-app VERB ARGS…` (IDs are checked by isReleaseId before they get here). */
 export function appCommand(verb: string, ...args: (string | number)[]): string {
   return [APP_PATHS.script, verb, ...args.map((a) => shq(String(a)))].join(' ')

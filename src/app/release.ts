@@ -141,3 +141,24 @@ export function renderHistory(h: ReleaseHistory): string {
   const failed = h.releases.filter((r) => r.state === 'failed' && r.error).map((r) => `  ${r.id}: ${r.error}`)
   return [line(head), ...rows.map(line), ...(failed.length ? ['', 'Failed:', ...failed] : [])].join('\n')
 }
+
+export interface AppStatus {
+  release: string | null
+  state: string
+  health: string
+  restarts: number
+  exit: number
+}
+
+/** `infra-app status` on a node: `release=ID state=running health=ok restarts=0 exit=0`. */
+export function parseAppStatus(out: string): AppStatus {
+  const f = Object.fromEntries([...out.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]))
+  return {
+    release: f.release && f.release !== 'none' ? f.release : null,
+    state: f.state ?? 'missing',
+    health: f.health ?? 'failed',
+    restarts: Number(f.restarts ?? 0),
+    exit: Number(f.exit ?? 0),
+  }
+}
+

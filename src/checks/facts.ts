@@ -8,7 +8,8 @@
  */
 import {shq} from '../host/quote.js'
 import type {HostDesiredState} from '../plan/types.js'
-import {AGENT_PATHS, DEFAULT_PATHS} from '../host/paths.js'
+import {AGENT_PATHS, APP_PATHS, DEFAULT_PATHS} from '../host/paths.js'
+import {type AppStatus, currentRelease, parseAppStatus, parseHistory} from '../app/release.js'
 import {parseShowStat, runtimeCommand, type StatRow} from '../host/haproxy.js'
 import {addressFact, type AddressFact, COMMON_FACTS, factLines, osFact, type OsFact, unb64} from '../host/facts.js'
 
@@ -28,6 +29,20 @@ export interface DoctorScriptInput {
   desired?: Pick<HostDesiredState, 'files'>
   /** Web nodes: the private address, port and path of the local health check. */
   health?: {address: string; port: number; path: string}
+  /** An inventory with an app: the fleet registry's address (`10.0.0.1:5000`). */
+  app?: {registryAddress: string}
+}
+
+/** The application's facts (an inventory with `app`). */
+export interface AppFacts {
+  /** Web nodes: `infra-app status`; undefined when infra-app is missing. */
+  status?: AppStatus
+  /** Web nodes: the filesystem of /var/lib/docker. */
+  dockerDisk?: {usedPercent: number; availKb: number}
+  /** Bastion: the current release of releases.json (null: none yet); undefined when unreadable. */
+  current?: string | null
+  /** Bastion: HTTP status of the registry's `/v2/` (401 when it asks for credentials), 0 for no answer. */
+  registryCode?: number
 }
 
 
@@ -66,6 +81,7 @@ export interface DoctorFacts {
   paths: Map<string, {exists: boolean; executable: boolean; mtime?: number; content?: string}>
   // Web
   healthCode?: number
+  app?: AppFacts
 }
 
 
@@ -105,16 +121,35 @@ export function doctorScript(input: DoctorScriptInput): string {
       )
     }
     for (const p of CHECKED_AGENT_PATHS) lines.push(`p ${shq(p)}`)
+    if (input.app) lines.push(...bastionAppFacts(input.app.registryAddress))
   } else {
     lines.push('s nginx')
     if (input.health) {
       const url = `http://${input.health.address}:${input.health.port}${input.health.path}`
       lines.push(`printf '@@health\\t%s\\n' "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${shq(url)} 2>/dev/null)"`)
     }
+    if (input.app) lines.push(...WEB_APP_FACTS)
   }
   lines.push('true')
   return lines.join('\n') + '\n'
 }
+
+/** The registry's service and its answer to `/v2/` over TLS (trusting the fleet CA), and the release history. */
+function bastionAppFacts(registryAddress: string): string[] {
+  const ca = `${APP_PATHS.dockerCertsDir}/${registryAddress}/ca.crt`
+  return [
+    's docker-registry',
+    `printf '@@registry\\t%s\\n' "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert ${shq(ca)} ${shq(`https://${registryAddress}/v2/`)} 2>/dev/null)"`,
+    `if [ -e ${APP_PATHS.releases} ]; then printf '@@releases\\t%s\\n' "$(base64 -w0 < ${APP_PATHS.releases})"; else printf '@@releases\\t\\n'; fi`,
+  ]
+}
+
+/** `infra-app status` (one line) and the room where Docker keeps images. */
+const WEB_APP_FACTS = [
+  's docker',
+  `if [ -x ${APP_PATHS.script} ]; then printf '@@appstatus\\t%s\\n' "$(${APP_PATHS.script} status 2>/dev/null | head -n 1)"; fi`,
+  `printf '@@dockerdisk\\t%s\\n' "$(df -P /var/lib/docker 2>/dev/null | awk 'NR==2 {sub("%","",$5); print $5 "\\t" $4}')"`,
+]
 
 /** `openssl x509 -noout -enddate -ext subjectAltName` → notAfter and DNS names. */
 export function parseCert(out: string): {notAfter?: string; san: string[]} {
@@ -173,7 +208,21 @@ const FACT_SETTERS: Record<string, FactSetter> = {
   '@@cert': (f, v) => (f.cert = parseCert(unb64(v[0]))),
   '@@certerr': (f, v) => (f.cert = {san: [], error: unb64(v[0]).trim() || 'cannot read the certificate'}),
   '@@health': (f, v) => (f.healthCode = Number(v[0]) || 0),
+  '@@appstatus': (f, v) => (app(f).status = parseAppStatus(v.join(' '))),
+  '@@dockerdisk': (f, v) => {
+    if (v[0]) app(f).dockerDisk = {usedPercent: Number(v[0]), availKb: Number(v[1] ?? 0)}
+  },
+  '@@registry': (f, v) => (app(f).registryCode = Number(v[0]) || 0),
+  '@@releases': (f, v) => {
+    try {
+      app(f).current = currentRelease(parseHistory(unb64(v[0] ?? '')))?.id ?? null
+    } catch {
+      // not JSON: the current release stays unknown (app-release is skipped, deploy says why)
+    }
+  },
 }
+
+const app = (f: DoctorFacts): AppFacts => (f.app ??= {})
 
 export function parseDoctorFacts(out: string): DoctorFacts {
   const f: DoctorFacts = {

@@ -7,7 +7,7 @@ import {UsageError} from '../lib/errors.js'
 import type {HostDesiredState} from '../plan/types.js'
 import {EXTERNAL_CHECK_IDS, EXTERNAL_CHECKS, type ExternalFacts, INTERNET} from './external.js'
 import type {DoctorFacts} from './facts.js'
-import {HOST_CHECK_IDS, HOST_CHECKS, runHostChecks} from './host-checks.js'
+import {checksFor, HOST_CHECK_IDS, runHostChecks} from './host-checks.js'
 import type {CheckResult, Thresholds} from './types.js'
 
 export const REACHABLE = 'reachable'
@@ -124,7 +124,7 @@ function hostResults(sel: Selection, ev: Evidence): CheckResult[] {
   const bastionFacts = ev.gathered.get(ev.bastion.name)?.facts
   for (const h of sel.selected) {
     const g = ev.gathered.get(h.name)!
-    const ids = HOST_CHECKS.filter((c) => c.roles.includes(h.role) && (!only || only.has(c.id))).map((c) => c.id)
+    const ids = checksFor({inventory: inv, host: h}, only).map((c) => c.id)
     if (!g.facts) {
       checks.push(...unreachable(h, g, ids, ev, only))
       continue

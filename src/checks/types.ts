@@ -71,6 +71,8 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
 export interface HostCheck {
   id: string
   roles: ('bastion' | 'web')[]
+  /** Only for some inventories (e.g. with an app); absent: always. */
+  applies?(ctx: Pick<HostCheckContext, 'inventory'>): boolean
   summary: string
   run(ctx: HostCheckContext): Verdict
 }

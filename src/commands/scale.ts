@@ -58,7 +58,7 @@ Exit status: 0 done, 1 the bastion could not be reached or a step failed, 2 beyo
         throw new UsageError('cancelled; nothing was changed')
       }
     }
-    const result = await runScale(loaded, action, {json: this.jsonEnabled()})
+    const result = await runScale(loaded, action, {json: this.jsonEnabled(), log: (line) => process.stderr.write(line + '\n')})
     if (!this.jsonEnabled() && result.output) process.stdout.write(result.output + '\n')
     return result
   }

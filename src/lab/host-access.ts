@@ -1,5 +1,6 @@
 /** Reaching into a running lab host: its PID 1, a command inside it or in its network, its cgroups, its readiness. */
 import {existsSync} from 'node:fs'
+import path from 'node:path'
 
 import {InfraError, UsageError} from '../lib/errors.js'
 import {accountingCgroups, hostCgroupFor} from './cgroups.js'
@@ -33,8 +34,12 @@ export async function labExec(host: string, command: string | string[], opts: {i
   const leader = await labHostPid(host)
   const h = await recordedHost(host)
   const argv = typeof command === 'string' ? ['sh', '-c', command] : command
-  // The command counts against the host's CPU and memory, like a process started on the host.
-  return execIn(leader, argv, {timeoutMs: 60_000, ...opts, cgroups: accountingCgroups(h.cgroups).filter((d) => existsSync(d))})
+  // The command counts against the host's CPU and memory, like a process started on the host: in
+  // this machine's v1 hierarchies, and in the host's own cgroup2 tree (the one its systemd sees as
+  // the root, `payload`), where the host itself reads its CPU use (/sys/fs/cgroup/cpu.stat).
+  const unified = hostCgroupFor(h.cgroups, 'unified')
+  const own = unified ? [path.join(unified, 'payload')] : []
+  return execIn(leader, argv, {timeoutMs: 60_000, ...opts, cgroups: [...accountingCgroups(h.cgroups), ...own].filter((d) => existsSync(d))})
 }
 
 /**

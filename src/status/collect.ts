@@ -12,7 +12,8 @@ import {parseStatCsv, runtimeCommand} from '../host/haproxy.js'
 import type {ScaleStatus} from '../roles/scaler.js'
 import {shellWord} from '../host/quote.js'
 import {factLines, unb64} from '../host/facts.js'
-import {AGENT_PATHS} from '../host/paths.js'
+import {AGENT_PATHS, APP_PATHS} from '../host/paths.js'
+import {type AppStatus, currentRelease, parseAppStatus, parseHistory} from '../app/release.js'
 
 /** The node exporter families status reads (the rest of a scrape is dropped on the bastion). */
 const FAMILIES = ['node_cpu_seconds_total', 'node_memory_MemTotal_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'node_boot_time_seconds']
@@ -66,9 +67,26 @@ export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: numb
   lines.push(
     `if [ -x ${shellWord(AGENT_PATHS.scaler)} ]; then printf '@@scaler\\t%s\\n' "$(${shellWord(AGENT_PATHS.scaler)} status --json 2>/dev/null | base64 -w0)"; fi`,
     `printf '@@cert\\t%s\\n' "$(openssl x509 -noout -enddate -in ${shellWord(configOf(inv).tlsPemPath())} 2>/dev/null | sed 's/^notAfter=//')"`,
+    ...(inv.app ? appLines(inv) : []),
     'true',
   )
   return lines.join('\n') + '\n'
+}
+
+/**
+ * With an app: the current release (the history on the bastion) and each node's container, asked
+ * of the node agent through the agents' restricted key (its read-only `app` verb), in parallel.
+ */
+function appLines(inv: Inventory): string[] {
+  const nodes = inv.web.nodes.map((n) => n.name)
+  return [
+    `if [ -e ${APP_PATHS.releases} ]; then printf '@@releases\\t%s\\n' "$(base64 -w0 < ${APP_PATHS.releases})"; else printf '@@releases\\t\\n'; fi`,
+    `if [ -r ${AGENT_PATHS.lib} ]; then`,
+    ...nodes.map((n) => `  ( . ${AGENT_PATHS.lib} && agent ${shellWord(n)} app > "$d/a.${n}" 2>/dev/null ) &`),
+    '  wait',
+    ...nodes.map((n) => `  printf '@@app\\t%s\\t%s\\n' ${shellWord(n)} "$(head -n 1 "$d/a.${n}" 2>/dev/null)"`),
+    'fi',
+  ]
 }
 
 // --- Parsing --------------------------------------------------------------------------------------
@@ -97,6 +115,8 @@ export interface RawStatus {
   scaler: ScaleStatus | null
   /** The certificate's notAfter as openssl prints it, or null. */
   certNotAfter: string | null
+  /** With an app: the current release (null: none yet; undefined: unknown) and each node's container (null: no answer). */
+  app?: {current?: string | null; nodes: Map<string, AppStatus | null>}
 }
 
 
@@ -141,6 +161,7 @@ export function parseStatusOutput(stdout: string): RawStatus {
   const samples: Sample[] = []
   let scaler: ScaleStatus | null = null
   let certNotAfter: string | null = null
+  let app: RawStatus['app']
   for (const {tag, fields} of factLines(stdout)) {
     const cur = samples.at(-1)
     switch (tag) {
@@ -170,7 +191,19 @@ export function parseStatusOutput(stdout: string): RawStatus {
       case '@@cert':
         certNotAfter = fields[0]?.trim() || null
         break
+      case '@@releases':
+        app ??= {nodes: new Map()}
+        try {
+          app.current = currentRelease(parseHistory(unb64(fields[0] ?? '')))?.id ?? null
+        } catch {
+          app.current = undefined
+        }
+        break
+      case '@@app':
+        app ??= {nodes: new Map()}
+        app.nodes.set(fields[0], fields[1]?.includes('release=') ? parseAppStatus(fields[1]) : null)
+        break
     }
   }
-  return {samples, scaler, certNotAfter}
+  return {samples, scaler, certNotAfter, ...(app ? {app} : {})}
 }

@@ -28,6 +28,8 @@ export interface NodeStatus {
   cpuPercent: number | null
   memoryPercent: number | null
   load1: number | null
+  /** With an app: the node's current release and its container (null: the node did not say). */
+  app?: {release: string | null; state: string; health: string; restarts: number} | null
 }
 
 export interface BastionStatus {
@@ -57,6 +59,8 @@ export interface FleetStatus {
   bastion: BastionStatus
   nodes: NodeStatus[]
   activeNodes: number
+  /** With an app: the current release of the history on the bastion (null: none deployed yet). */
+  release?: {current: string | null}
   scaler: ScalerSummary | null
   /** One line per thing that needs a look (empty when all is well). */
   problems: string[]
@@ -116,7 +120,23 @@ export function buildStatus(inv: Inventory, raw: RawStatus, prev?: Sample): Flee
   const scaler = scalerSummary(inv.bastion.name, raw, cur, problems)
   const activeNodes = nodes.filter((n) => n.state === 'active').length
   if (cur.stat.length > 0 && activeNodes === 0) problems.unshift('no web node is serving: `infra doctor`')
-  return {time: new Date(cur.time).toISOString(), domain: inv.domain, bastion, nodes, activeNodes, scaler, problems}
+  const release = inv.app ? appStatus(raw, nodes, problems) : undefined
+  return {time: new Date(cur.time).toISOString(), domain: inv.domain, bastion, nodes, activeNodes, ...(release ? {release} : {}), scaler, problems}
+}
+
+/** Each node's release and container (set on `nodes`), the current release, and their problems. */
+function appStatus(raw: RawStatus, nodes: NodeStatus[], problems: string[]): {current: string | null} {
+  const current = raw.app?.current ?? null
+  for (const n of nodes) {
+    const a = raw.app?.nodes.get(n.name)
+    n.app = a ? {release: a.release, state: a.state, health: a.health, restarts: a.restarts} : null
+    const serving = n.state === 'active' || n.state === 'draining'
+    if (!a || !serving || current === null) continue
+    if (a.release !== current) problems.push(`${n.name} serves ${a.release ?? 'no release'}, not the current ${current}: \`infra doctor --host ${n.name}\``)
+    else if (a.state !== 'running' || a.health !== 'ok') problems.push(`${n.name}: the app's container is ${a.state}, health ${a.health}: \`infra logs ${n.name} --unit app\``)
+  }
+  if (raw.app?.current === null && nodes.length > 0) problems.push('no release of the app is deployed yet: `infra deploy --build DIR`')
+  return {current}
 }
 
 /** One web node's status, and the problem to report about it (if any). `scalerState`: what the scaler says of the node. */

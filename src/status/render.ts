@@ -1,5 +1,5 @@
 /** `infra status` for people: one table of web nodes, the bastion's totals, the scaler (pure). */
-import type {FleetStatus, NodeState} from './model.js'
+import type {FleetStatus, NodeState, NodeStatus} from './model.js'
 
 const STATE_COLOR: Record<NodeState, number> = {active: 32, standby: 2, draining: 33, failed: 31, down: 31}
 
@@ -9,7 +9,8 @@ export function renderStatus(s: FleetStatus, opts: {color?: boolean} = {}): stri
   const rps = (n: number | null) => (n === null ? '-' : n.toFixed(1))
   const time = s.time.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
   const scale = s.scaler ? ` (min ${s.scaler.min}, max ${s.scaler.max})` : ''
-  const out = [`${s.domain} at ${time}: ${s.activeNodes} active web node${s.activeNodes === 1 ? '' : 's'}${scale}`, '']
+  const release = s.release ? `; release ${s.release.current ?? 'none deployed yet'}` : ''
+  const out = [`${s.domain} at ${time}: ${s.activeNodes} active web node${s.activeNodes === 1 ? '' : 's'}${scale}${release}`, '']
   const rows = s.nodes.map((n) => [
     n.name,
     n.state,
@@ -18,8 +19,9 @@ export function renderStatus(s: FleetStatus, opts: {color?: boolean} = {}): stri
     String(n.sessions),
     pct(n.cpuPercent),
     pct(n.memoryPercent),
+    ...(s.release ? [appCell(n.app)] : []),
   ])
-  const head = ['NODE', 'STATE', 'HEALTH', 'REQ/S', 'SESSIONS', 'CPU', 'MEM']
+  const head = ['NODE', 'STATE', 'HEALTH', 'REQ/S', 'SESSIONS', 'CPU', 'MEM', ...(s.release ? ['RELEASE'] : [])]
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const right = new Set([3, 4, 5, 6])
   const fmt = (cells: string[], state?: NodeState) =>
@@ -49,4 +51,12 @@ export function renderStatus(s: FleetStatus, opts: {color?: boolean} = {}): stri
     for (const p of s.problems) out.push(`  - ${p}`)
   }
   return out.join('\n')
+}
+
+/** `v2 running` (`v2 running, unhealthy` / `v2 created` / `-` when the node did not say). */
+function appCell(a: NodeStatus['app']): string {
+  if (!a) return '-'
+  if (!a.release) return 'none'
+  const extra = a.state === 'running' && a.health !== 'ok' ? ', unhealthy' : a.restarts > 0 ? `, ${a.restarts} restarts` : ''
+  return `${a.release} ${a.state}${extra}`
 }

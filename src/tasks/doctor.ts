@@ -37,6 +37,7 @@ async function gather(loaded: LoadedInventory, hosts: HostSpec[], run: Run, opts
           role: h.role,
           desired: run.desired.get(h.name),
           health: h.role === 'web' ? {address: h.privateAddress, port: inv.web.port, path: configOf(inv).healthPath} : undefined,
+          app: inv.app ? {registryAddress: configOf(inv).registryAddress} : undefined,
         })
         const start = Date.now()
         const r = await conn.exec('bash -s', {stdin: script, timeoutMs: 20_000})

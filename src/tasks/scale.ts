@@ -14,11 +14,24 @@ export interface ScaleResult {
   /** The script's own lines (what it did, or the status table). */
   output: string
   status?: ScaleStatus
+  /** With an app: standby nodes that were given the current release first. */
+  standbyUpdated?: string[]
 }
 
-export async function runScale(loaded: LoadedInventory, action: ScaleAction, opts: {json?: boolean} = {}): Promise<ScaleResult> {
+export async function runScale(loaded: LoadedInventory, action: ScaleAction, opts: {json?: boolean; log?: (line: string) => void} = {}): Promise<ScaleResult> {
   if (action.verb === 'to') checkTarget(loaded, action.count)
-  return onBastion(loaded, async (conn, bastion) => {
+  // With an app, a standby node must have the current release before the scaler may start it.
+  let synced: string[] = []
+  if (loaded.inventory.app && (action.verb === 'up' || action.verb === 'to')) {
+    const [{openFleet}, {syncStandbyNodes}] = await Promise.all([import('../ssh/fleet.js'), import('./deploy/standby.js')])
+    const fleet = openFleet(loaded)
+    try {
+      synced = (await syncStandbyNodes(loaded, fleet, opts.log)).updated
+    } finally {
+      await fleet.close()
+    }
+  }
+  const result = await onBastion(loaded, async (conn, bastion) => {
     const wantJson = action.verb === 'status'
     const r = await conn.exec(scalerCommand(action, wantJson), {timeoutMs: 10 * 60_000})
     const message = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ')
@@ -33,5 +46,6 @@ export async function runScale(loaded: LoadedInventory, action: ScaleAction, opt
     }
     return {action: action.verb, output: r.stdout.trim()}
   })
+  return synced.length > 0 ? {...result, standbyUpdated: synced} : result
 }
 

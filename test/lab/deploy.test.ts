@@ -218,6 +218,35 @@ describe('infra deploy on the lab', () => {
     expect(status.stdout).toMatch(/^release=v5 state=running health=ok/)
   }, 300_000)
 
+  it('doctor and status know the app; scale up brings a standby that lost its release the current one first', async () => {
+    type Check = {id: string; host: string; status: string; value: string}
+    const doc = JSON.parse((await infra(['doctor', '--json'], config, {timeoutMs: 120_000})).stdout) as {checks: Check[]}
+    const verdict = (id: string, host: string) => doc.checks.find((c) => c.id === id && c.host === host)
+    expect(verdict('registry', 'bastion')).toMatchObject({status: 'pass'})
+    for (const h of ['web1', 'web2', 'web3']) expect(verdict('app-release', h), h).toMatchObject({status: 'pass', value: 'v5'})
+    for (const h of ['web1', 'web2']) expect(verdict('app-container', h), h).toMatchObject({status: 'pass'})
+    expect(verdict('app-disk', 'web1')?.status).toMatch(/pass|warn/)
+
+    const status = JSON.parse((await infra(['status', '--json'], config, {exit: 0})).stdout) as {release: {current: string}; nodes: {name: string; app: {release: string; state: string}}[]}
+    expect(status.release.current).toBe('v5')
+    expect(status.nodes.map((n) => `${n.name}:${n.app.release}:${n.app.state}`)).toEqual(['web1:v5:running', 'web2:v5:running', 'web3:v5:created'])
+
+    // web3 loses every release (a node added after the last deploy looks the same).
+    await labExec('web3', 'docker ps -aq | xargs -r docker rm -f >/dev/null; rm -f /var/lib/infra/app/releases/* /var/lib/infra/app/current')
+    const red = JSON.parse((await infra(['doctor', '--json', '--host', 'web3', '--check', 'app-release'], config, {timeoutMs: 120_000})).stdout) as {checks: Check[]}
+    expect(red.checks.find((c) => c.id === 'app-release')).toMatchObject({status: 'warn', value: 'none'})
+    const up = await infra(['scale', 'up', '--yes'], config, {env, timeoutMs: 300_000})
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr).toMatch(/web3: standby without the current release v5 \(has none\): pulling it/)
+    const nodes = new Map<string, string>()
+    for (let i = 0; i < 12; i++) {
+      const g = await get()
+      nodes.set(g.node, g.body.trim())
+    }
+    expect(nodes.get('web3')).toBe('hello v1 from web3')
+    await infra(['scale', 'down', '--yes'], config, {exit: 0, timeoutMs: 120_000})
+  }, 400_000)
+
   it('fails with a clear error and changes nothing when the registry cannot be reached', async () => {
     const unreachable = path.join(path.dirname(config), 'app-unreachable.yaml')
     await writeConfig(unreachable, {image: 'localhost:5999/hello'})

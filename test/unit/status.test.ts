@@ -280,3 +280,62 @@ describe('the table', () => {
     expect(renderStatus(buildStatus(inv, raw), {color: true})).toContain('\u001B[31mfailed')
   })
 })
+
+describe('with an app', () => {
+  const appInv = inventory({...EDGE_FLEET, app: {image: 'shop'}})
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  const releases = b64(JSON.stringify({releases: [{id: 'v2', state: 'current'}, {id: 'v1', state: 'previous'}]}))
+  const withApp = (lines: string[]): RawStatus => {
+    const app = parseStatusOutput(lines.join('\n')).app
+    return {...healthy(), ...(app ? {app} : {})}
+  }
+
+  it('asks the node agents for each container and reads the history, in valid bash; not without an app', () => {
+    const s = statusScript(appInv, {samples: 1})
+    expect(spawnSync('bash', ['-n'], {input: s}).status).toBe(0)
+    for (const n of ['web1', 'web2', 'web3']) expect(s).toContain(`agent ${n} app`)
+    expect(s).toContain('/var/lib/infra/app/releases.json')
+    expect(statusScript(inv, {samples: 1})).not.toContain(' app >')
+  })
+
+  it('shows each node\'s release and container, and the current release', () => {
+    const raw = withApp([
+      `@@releases\t${releases}`,
+      '@@app\tweb1\trelease=v2 state=running health=ok restarts=0 exit=0',
+      '@@app\tweb2\trelease=v2 state=running health=ok restarts=2 exit=0',
+      '@@app\tweb3\trelease=v2 state=created health=failed restarts=0 exit=0',
+    ])
+    const s = buildStatus(appInv, raw)
+    expect(s.release).toEqual({current: 'v2'})
+    expect(s.nodes.map((n) => n.app?.release)).toEqual(['v2', 'v2', 'v2'])
+    expect(s.problems).toEqual([])
+    const table = renderStatus(s)
+    expect(table).toContain('release v2')
+    expect(table).toMatch(/^web1 .*v2 running$/m)
+    expect(table).toMatch(/^web2 .*v2 running, 2 restarts$/m)
+    expect(table).toMatch(/^web3 .*v2 created$/m)
+  })
+
+  it('a serving node on another release, an unhealthy container and a silent node are problems or dashes', () => {
+    const raw = withApp([
+      `@@releases\t${releases}`,
+      '@@app\tweb1\trelease=v1 state=running health=ok restarts=0 exit=0',
+      '@@app\tweb2\trelease=v2 state=running health=failed restarts=0 exit=0',
+      '@@app\tweb3\t',
+    ])
+    const s = buildStatus(appInv, raw)
+    expect(s.problems).toEqual([
+      'web1 serves v1, not the current v2: `infra doctor --host web1`',
+      'web2: the app\'s container is running, health failed: `infra logs web2 --unit app`',
+    ])
+    expect(s.nodes[2].app).toBeNull()
+    expect(renderStatus(s)).toMatch(/^web3 .* -$/m)
+  })
+
+  it('before the first deploy: "none deployed yet", with the command', () => {
+    const s = buildStatus(appInv, withApp(['@@releases\t', '@@app\tweb1\trelease=none state=missing health=failed restarts=0 exit=0']))
+    expect(s.release).toEqual({current: null})
+    expect(s.problems).toContain('no release of the app is deployed yet: `infra deploy --build DIR`')
+    expect(renderStatus(s)).toContain('release none deployed yet')
+  })
+})

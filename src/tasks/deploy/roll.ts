@@ -40,17 +40,6 @@ export class NodeFailure extends HostError {
 }
 
 /** `infra-app status` → its fields. */
-export function parseAppStatus(out: string): {release: string | null; state: string; health: string; restarts: number; exit: number} {
-  const f = Object.fromEntries([...out.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]]))
-  return {
-    release: f.release && f.release !== 'none' ? f.release : null,
-    state: f.state ?? 'missing',
-    health: f.health ?? 'failed',
-    restarts: Number(f.restarts ?? 0),
-    exit: Number(f.exit ?? 0),
-  }
-}
-
 async function run(conn: HostConnection, cmd: string, timeoutMs: number) {
   return conn.exec(cmd, {timeoutMs})
 }

@@ -5,7 +5,7 @@
 import {hostname, userInfo} from 'node:os'
 
 import {appCommand, readHistoryCommand, registryGcScript, writeHistoryScript} from '../../app/commands.js'
-import {beyondKeep, currentRelease, parseHistory, promote, recordFailure, type Release, type ReleaseHistory, serializeHistory} from '../../app/release.js'
+import {beyondKeep, currentRelease, parseAppStatus, parseHistory, promote, recordFailure, type Release, type ReleaseHistory, serializeHistory} from '../../app/release.js'
 import {configOf} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, HostError} from '../../lib/errors.js'
@@ -16,7 +16,7 @@ import type {HostUpdate} from '../../ui/progress.js'
 import type {ProgressMode} from '../../ui/tasks.js'
 import type {ResolvedImage} from './image.js'
 import {acquireDeployLock, releaseDeployLock} from './lock.js'
-import {NodeFailure, type NodeOutcome, type NodeState, parseAppStatus, prepareStandby, rollNodes, switchBack} from './roll.js'
+import {NodeFailure, type NodeOutcome, type NodeState, prepareStandby, rollNodes, switchBack} from './roll.js'
 
 export interface DeployOptions {
   version?: string
