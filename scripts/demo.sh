@@ -68,6 +68,10 @@ echo "== infra rollback (to v1) under the same load"
 node scripts/load-during.mjs "$PUB" example.test -- node bin/run.js rollback --yes --config "$CONFIG"
 infra releases --config "$CONFIG"
 
+echo
+echo "== infra status: each node's release and container"
+infra status --config "$CONFIG" || true
+
 cat <<EOF
 
 The lab is up. Try:

@@ -12,6 +12,9 @@ so a manual change is done exactly as the scaler does it: \`up\` starts a standb
 check passes, then puts it in rotation; \`down\` drains a node (no new sessions; waits until its sessions end, 30 s at most), \
 parks it (maintenance) and stops its web service. A number beyond scaling.min/scaling.max is refused (exit 2).
 
+With an app, \`up\` and \`--to\` first give every standby node the current release if it lacks it (files copied from \
+a node that has them, image pulled, container created; docs/DEPLOY.md), so a started node never serves an old release.
+
 \`pause\` stops the automatic scaler (e.g. during maintenance) until \`resume\`; the healthchecker keeps running. \
 See docs/AGENTS.md.
 

@@ -20,8 +20,10 @@ import {
   loadArchiveScript,
   lockScript,
   loginCommand,
+  parseReleaseFiles,
   pushScript,
   readHistoryCommand,
+  readReleaseFilesScript,
   registryGcScript,
   releaseFiles,
   resolveScript,
@@ -185,6 +187,7 @@ const release: Release = {id: 'v2', version: 'v2', image: IMAGE, digest: digest(
 const BUILT: Record<string, string> = {
   'stageReleaseScript (pull)': stageReleaseScript('v2', FILES, {pull: true}),
   'stageReleaseScript (no pull)': stageReleaseScript('v2', FILES, {pull: false}),
+  readReleaseFilesScript: readReleaseFilesScript('v2'),
   'appCommand status': appCommand('status'),
   'appCommand start': appCommand('start', 'v2'),
   'appCommand drain-later': appCommand('drain-later', 'v1', 30),
@@ -324,6 +327,45 @@ describe('staging a release on a node', () => {
   it.fails('a release file that cannot be written fails the script', () => {
     const {r} = stage({pull: false, before: (dir) => mkdirSync(path.join(dir, 'v2.health.tmp'), {recursive: true})})
     expect(r.code).not.toBe(0)
+  })
+})
+
+describe('copying a release to a standby node (read on one node, staged on the other)', () => {
+  function staged() {
+    const s = sandbox({'infra-app': ':'})
+    const releases = path.join(s.dir, 'state', 'releases')
+    const moves = {[`${APP_PATHS.stateDir}/releases`]: releases}
+    const w = s.run(retarget(stageReleaseScript('v2', FILES, {pull: false}), moves))
+    expect(w.code, w.stderr).toBe(0)
+    return {s, releases, read: () => s.run(retarget(readReleaseFilesScript('v2'), moves))}
+  }
+
+  it('reads back exactly the files that were staged, secrets included, without putting them in an argument', () => {
+    const {s, read} = staged()
+    const r = read()
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(['@@relfile env', '@@relfile run', '@@relfile health'])
+    expect(parseReleaseFiles(r.stdout)).toEqual(FILES)
+    for (const c of s.calls()) expectNoLeak(c.join(' '), `argv of ${c[0]}`)
+  })
+
+  it('a release with a file missing is refused, naming the file; the parser finds nothing', () => {
+    const {releases, read} = staged()
+    rmSync(path.join(releases, 'v2.health'))
+    const r = read()
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('release v2 has no .health file here\n')
+    expect(parseReleaseFiles(r.stdout)).toBeUndefined()
+  })
+
+  it.each<[string, string, ReturnType<typeof parseReleaseFiles>]>([
+    ['all three, an empty env file', '@@relfile\tenv\t\n@@relfile\trun\taW1nCg==\n@@relfile\thealth\tL3VwCg==\n', {env: '', run: 'img\n', health: '/up\n'}],
+    ['noise around the lines', 'motd\n@@relfile\trun\taW1nCg==\n@@other\tx\n@@relfile\tenv\tQT0xCg==\n@@relfile\thealth\tL3VwCg==\n', {env: 'A=1\n', run: 'img\n', health: '/up\n'}],
+    ['no env line', '@@relfile\trun\taW1nCg==\n@@relfile\thealth\tL3VwCg==\n', undefined],
+    ['an empty run file', '@@relfile\tenv\t\n@@relfile\trun\t\n@@relfile\thealth\tL3VwCg==\n', undefined],
+    ['nothing', '', undefined],
+  ])('parseReleaseFiles: %s', (_what, out, expected) => {
+    expect(parseReleaseFiles(out)).toEqual(expected)
   })
 })
 
