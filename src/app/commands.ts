@@ -37,10 +37,14 @@ export function releaseFiles(inv: Inventory, image: string, env: string, healthP
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 
-/** Writes a release's files on a node (env 0600, written before anything can read it), then `infra-app pull`. */
-export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull: boolean}): string {
+/**
+ * Writes a release's files on a node (env 0600, written before anything can read it), then
+ * `infra-app pull`; with `login` (an outside registry with app.registry credentials), the pull
+ * uses the login that loginCommand made (its own DOCKER_CONFIG).
+ */
+export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull: boolean; login?: boolean}): string {
   const put = (ext: string, text: string, mode: string) =>
-    `umask 077; printf %s ${shq(b64(text))} | base64 -d > "$R/${id}.${ext}.tmp" && chmod ${mode} "$R/${id}.${ext}.tmp" && mv "$R/${id}.${ext}.tmp" "$R/${id}.${ext}"`
+    `{ umask 077; printf %s ${shq(b64(text))} | base64 -d > "$R/${id}.${ext}.tmp" && chmod ${mode} "$R/${id}.${ext}.tmp" && mv "$R/${id}.${ext}.tmp" "$R/${id}.${ext}"; } || { echo "writing $R/${id}.${ext} failed" >&2; exit 1; }`
   return [
     'set -e',
     `R=${REL}`,
@@ -49,7 +53,7 @@ export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull:
     put('run', files.run, '644'),
     put('health', files.health, '644'),
     'set +e',
-    ...(opts.pull ? [`${APP_PATHS.script} pull ${shq(id)}`] : ['true']),
+    ...(opts.pull ? [`${opts.login ? `DOCKER_CONFIG=${APP_PATHS.registryLogin} ` : ''}${APP_PATHS.script} pull ${shq(id)}`] : ['true']),
   ].join('\n')
 }
 
@@ -74,9 +78,14 @@ export function appCommand(verb: string, ...args: (string | number)[]): string {
   return [APP_PATHS.script, verb, ...args.map((a) => shq(String(a)))].join(' ')
 }
 
-/** Logs in a node's Docker to an outside registry: the password on stdin (the script reads it from its own stdin). */
+/**
+ * Logs in a node's Docker to an outside registry (app.registry): run as the command itself, with
+ * the password as its stdin (never in an argument); the login goes to a DOCKER_CONFIG of its own
+ * (0700), so root's config.json (the fleet registry's, managed by provision) is left alone.
+ */
 export function loginCommand(registry: string, user: string): string {
-  return `docker login ${shq(registry)} --username ${shq(user)} --password-stdin >/dev/null`
+  const dir = APP_PATHS.registryLogin
+  return `umask 077 && mkdir -p ${dir} && chmod 700 ${dir} && DOCKER_CONFIG=${dir} docker login ${shq(registry)} --username ${shq(user)} --password-stdin >/dev/null`
 }
 
 // --- the bastion: lock, history, images --------------------------------------------------------
@@ -165,7 +174,7 @@ export function registryGcScript(address: string, repositoryPath: string, digest
     'n=0',
     ...digests.map(
       (d) =>
-        `printf 'user = "%s"\\n' "$auth" | curl -s -o /dev/null -w '%{http_code}' -K - --cacert ${ca} -X DELETE https://${address}/v2/${repositoryPath}/manifests/${d} | grep -qE '^(202|404)$' && n=$((n + 1))`,
+        `printf 'user = "%s"\\n' "$auth" | curl -s -o /dev/null -w '%{http_code}' -K - --cacert ${ca} -X DELETE ${shq(`https://${address}/v2/${repositoryPath}/manifests/${d}`)} | grep -qE '^(202|404)$' && n=$((n + 1))`,
     ),
     ...localTags.map((t) => `docker rmi ${shq(t)} >/dev/null 2>&1 || true`),
     ...(digests.length > 0

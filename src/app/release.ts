@@ -25,6 +25,8 @@ export interface Release {
   state: ReleaseState
   /** Why it failed (state failed). */
   error?: string
+  /** Its image was deleted from the fleet registry (beyond registry.keep). */
+  pruned?: boolean
 }
 
 export interface ReleaseHistory {
@@ -90,14 +92,21 @@ export function newReleaseId(h: ReleaseHistory, version: string): string {
  * `release` is the new record (or an existing one, for a rollback).
  */
 export function promote(h: ReleaseHistory, release: Release): ReleaseHistory {
+  // The current release rolled again (e.g. to a node that lacked it): states stay as they are.
+  if (currentRelease(h)?.id === release.id) return {releases: h.releases.map((r) => (r.id === release.id ? {...release, state: 'current'} : r))}
   const others = h.releases
     .filter((r) => r.id !== release.id)
     .map((r): Release => (r.state === 'current' ? {...r, state: 'previous'} : r.state === 'previous' ? {...r, state: 'old'} : r))
   return {releases: [{...release, state: 'current'}, ...others]}
 }
 
-/** The history with a failed attempt recorded (newest first; current and previous unchanged). */
+/**
+ * The history with a failed attempt recorded (newest first; current and previous unchanged). A
+ * release that is already in the history as a good one (rolled again) keeps its record: it did
+ * work once, and a rollback may still go to it; the failure is the deploy's exit status.
+ */
 export function recordFailure(h: ReleaseHistory, release: Release, error: string): ReleaseHistory {
+  if (h.releases.some((r) => r.id === release.id && r.state !== 'failed')) return h
   return {releases: [{...release, state: 'failed', error}, ...h.releases.filter((r) => r.id !== release.id)]}
 }
 
@@ -114,7 +123,8 @@ export function rollbackTarget(h: ReleaseHistory, id?: string): Release {
   const current = currentRelease(h)
   const good = goodReleases(h).filter((r) => r.id !== current?.id)
   if (id) {
-    const r = h.releases.find((x) => x.id === id || x.version === id)
+    // An exact ID first; a version names its newest good release that is not current.
+    const r = h.releases.find((x) => x.id === id) ?? good.find((x) => x.version === id) ?? h.releases.find((x) => x.version === id)
     if (!r) throw new Error(`no release "${id}"${good.length ? `; releases to roll back to: ${good.map((x) => x.id).join(', ')}` : ''}`)
     if (r.state === 'failed') throw new Error(`release ${r.id} failed when it was deployed; it cannot be rolled back to`)
     if (r.id === current?.id) throw new Error(`release ${r.id} is the current release already`)
@@ -125,10 +135,26 @@ export function rollbackTarget(h: ReleaseHistory, id?: string): Release {
   return prev
 }
 
-/** Releases beyond the newest `keep` good ones (the current one is always kept): what to prune. */
+/** Releases beyond the newest `keep` good ones (the current one is always kept), not pruned yet: what to prune. */
 export function beyondKeep(h: ReleaseHistory, keep: number): Release[] {
   const good = goodReleases(h)
-  return good.slice(keep).filter((r) => r.state !== 'current')
+  return good.slice(keep).filter((r) => r.state !== 'current' && !r.pruned)
+}
+
+/**
+ * The registry manifests to delete for `old` releases: their digests, except a digest a kept
+ * release still uses (an env-only change makes a new release with the same image).
+ */
+export function digestsToDelete(h: ReleaseHistory, old: Release[]): string[] {
+  const leaving = new Set(old.map((r) => r.id))
+  const kept = new Set(h.releases.filter((r) => r.state !== 'failed' && !r.pruned && !leaving.has(r.id)).map((r) => r.digest))
+  return [...new Set(old.map((r) => r.digest).filter((d): d is string => d !== null && !kept.has(d)))]
+}
+
+/** The history with these releases marked pruned from the registry. */
+export function markPruned(h: ReleaseHistory, ids: string[]): ReleaseHistory {
+  const set = new Set(ids)
+  return {releases: h.releases.map((r) => (set.has(r.id) ? {...r, pruned: true} : r))}
 }
 
 /** `infra releases` as a table. */

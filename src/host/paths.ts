@@ -120,6 +120,8 @@ export const APP_PATHS = {
   dockerCertsDir: '/etc/docker/certs.d',
   /** Docker's credentials for the fleet registry (root's). */
   dockerAuth: '/root/.docker/config.json',
+  /** On web nodes: Docker's login to an outside registry (app.registry), a DOCKER_CONFIG of its own (0700). */
+  registryLogin: '/var/lib/infra/app/registry-login',
   /** On the bastion: the registry (Debian's docker-registry). */
   registryConfig: '/etc/docker/registry/config.yml',
   registryCert: '/etc/docker/registry/tls.crt',

@@ -49,7 +49,19 @@ export function crossCheck(raw: unknown): CrossIssue[] {
     ...checkScaling(inv),
     ...checkTls(inv),
     ...checkAuth(inv),
+    ...checkAppRegistry(inv),
   ]
+}
+
+/** app.registry is for an image in an outside registry (a first component with a dot, a colon or localhost). */
+function checkAppRegistry(inv: Rec): Issues {
+  const app = rec(inv.app)
+  const image = str(app?.image)
+  if (!app || !rec(app.registry) || image === undefined) return []
+  const slash = image.indexOf('/')
+  const first = slash < 0 ? '' : image.slice(0, slash)
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return []
+  return [issue(['app', 'registry'], `is for an image in an outside registry, but ${q(image)} is in the fleet registry (its credentials are infra's own); name the registry host in app.image (e.g. "ghcr.io/acme/shop") or remove app.registry`)]
 }
 
 /** Names: the domain and its aliases. */

@@ -348,3 +348,13 @@ describe('did you mean', () => {
     expect(closest('cert', ['mode', 'days', 'key'])).toBeUndefined()
   })
 })
+
+describe('app.registry', () => {
+  it('is refused for an image in the fleet registry, accepted for an outside one', () => {
+    const app = (image: string) => `${BASE}app:\n  image: ${image}\n  registry: {usernameEnv: REG_USER, passwordEnv: REG_TOKEN}\n`
+    expect(validateInventoryText(app('shop'), 'infra.yaml').errors).toEqual([
+      expect.stringMatching(/app\.registry: is for an image in an outside registry, but "shop" is in the fleet registry/),
+    ])
+    for (const image of ['ghcr.io/acme/shop', 'localhost/shop', 'registry.example.com:5000/team/shop']) expect(validateInventoryText(app(image), 'infra.yaml').errors, image).toEqual([])
+  })
+})

@@ -20,6 +20,11 @@ const envValue = z
   .transform((v) => String(v))
   .refine((v) => !/[\n\r\0]/.test(v), {error: 'has a line break or a NUL, which an env file cannot hold'})
 
+/** A word of a command (app.command, app.release): one argument, so no line break (the run file has one word per line) and no NUL. */
+const commandWord = z
+  .string({error: expected('a word')})
+  .refine((v) => !/[\n\r\0]/.test(v), {error: 'has a line break or a NUL; give each argument as its own list item (a multi-line script belongs in the image)'})
+
 const volumeError = expected('a volume', '"NAME:/path/in/container", NAME of letters, digits, _ . -, e.g. "data:/var/lib/app"')
 export const volumeSpec = z.string({error: volumeError}).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*:\/[^\s:]*$/, {error: volumeError})
 
@@ -56,12 +61,12 @@ export const appSchema = mappingOf({
     .default('secrets.env')
     .describe('A NAME=value file beside the inventory (mode 0600 or stricter) with the values of app.secrets the environment does not set.'),
   command: z
-    .array(z.string({error: expected('a word')}), {error: expected('a list of words', 'e.g. ["bin/server", "--port", "8080"]')})
+    .array(commandWord, {error: expected('a list of words', 'e.g. ["bin/server", "--port", "8080"]')})
     .min(1)
     .optional()
     .describe('The container\'s command (default: the image\'s).'),
   release: z
-    .array(z.string({error: expected('a word')}), {error: expected('a list of words', 'e.g. ["bin/migrate"]')})
+    .array(commandWord, {error: expected('a list of words', 'e.g. ["bin/migrate"]')})
     .min(1)
     .optional()
     .describe('A command run once per deploy in a one-off container of the new release (e.g. database migrations), on the first active node, before any traffic moves; a failure stops the deploy.'),

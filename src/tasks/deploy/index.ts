@@ -8,7 +8,7 @@ import {defaultVersion, type ReleaseHistory, rollbackTarget} from '../../app/rel
 import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, HostError, UsageError} from '../../lib/errors.js'
 import {type ProgressMode, runSteps} from '../../ui/tasks.js'
-import {checkArchive, checkBuildDir, gitCommit, readSecrets} from './inputs.js'
+import {checkArchive, checkBuildDir, gitCommit, readRegistryLogin, readSecrets} from './inputs.js'
 import {deploySteps} from './release-steps.js'
 import {closeAll, type Ctx, type DeployOptions, type DeployResult, newCtx, openSteps, readHistory, requireApp, resultOf, rollSteps} from './steps.js'
 
@@ -25,8 +25,14 @@ export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {
       hint: `Use an image name without a registry host (e.g. "${app.repositoryPath.split('/').at(-1)}") to build into the fleet registry, or deploy a tag of ${spec.image} with --version.`,
     })
   }
+  if (opts.version !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(opts.version)) {
+    throw new UsageError(`--version ${JSON.stringify(opts.version)} cannot be an image tag`, {
+      hint: 'Use letters, digits, _ . - (not starting with . or -), at most 128 characters, e.g. `--version v2.1.0` or `--version "$(git rev-parse --short HEAD)"`.',
+    })
+  }
   // Everything local first: a bad input touches no host.
   const secrets = await readSecrets(loaded, opts.env)
+  const login = readRegistryLogin(loaded, opts.env)
   const buildDir = opts.build ? await checkBuildDir(opts.build) : undefined
   const archive = opts.archive ? await checkArchive(opts.archive) : undefined
   const commit = buildDir ? await gitCommit(buildDir) : null
@@ -38,7 +44,7 @@ export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {
       ctx,
       [
         ...openSteps(loaded, () => `deploy ${version}`),
-        ...deploySteps(loaded, {spec, app, buildDir, archive, version, commit, env}),
+        ...deploySteps(loaded, {spec, app, buildDir, archive, version, commit, env, login}),
         ...rollSteps(loaded, 'deploy'),
       ],
       opts.progress,

@@ -73,6 +73,29 @@ export async function readSecrets(loaded: LoadedInventory, env: NodeJS.ProcessEn
   return values
 }
 
+export interface RegistryLogin {
+  registry: string
+  user: string
+  /** Secret: only ever a command's stdin. */
+  password: string
+}
+
+/** app.registry's credentials from the operator's environment (undefined without app.registry); a ConfigError names what is missing. */
+export function readRegistryLogin(loaded: LoadedInventory, env: NodeJS.ProcessEnv = process.env): RegistryLogin | undefined {
+  const app = loaded.inventory.app
+  const auth = app?.registry
+  if (!app || !auth) return undefined
+  const missing = [auth.usernameEnv, auth.passwordEnv].filter((n) => !env[n])
+  if (missing.length > 0) {
+    throw new ConfigError(`${loaded.path}: app.registry: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set in the environment`, {
+      hint: `Export ${missing.map((n) => `${n}=...`).join(' ')} (the registry's user name and a token) before deploying.`,
+      code: 'ESECRETS',
+    })
+  }
+  const image = app.image
+  return {registry: image.slice(0, image.indexOf('/')), user: env[auth.usernameEnv]!, password: env[auth.passwordEnv]!}
+}
+
 function runOut(cmd: string, args: string[], cwd?: string): Promise<{code: number; out: string}> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {cwd, stdio: ['ignore', 'pipe', 'ignore']})

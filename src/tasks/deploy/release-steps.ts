@@ -1,5 +1,5 @@
 /** The steps only a deploy has: the image (build, archive or registry), the pull on every node, the release command. */
-import {releaseFiles, stageReleaseScript} from '../../app/commands.js'
+import {loginCommand, releaseFiles, stageReleaseScript} from '../../app/commands.js'
 import {configDigest, currentRelease, newReleaseId, recordFailure, sameRelease} from '../../app/release.js'
 import {shq} from '../../host/quote.js'
 import type {AppConfig} from '../../inventory/config.js'
@@ -9,6 +9,7 @@ import {HostError} from '../../lib/errors.js'
 import type {HostUpdate} from '../../ui/progress.js'
 import type {Step} from '../../ui/tasks.js'
 import {buildImage, existingImage, loadArchive} from './image.js'
+import type {RegistryLogin} from './inputs.js'
 import {type Ctx, operator, split, writeHistory} from './steps.js'
 
 export interface DeployInputs {
@@ -20,10 +21,12 @@ export interface DeployInputs {
   commit: string | null
   /** The env file's text (secrets included): never logged. */
   env: string
+  /** app.registry's credentials (an outside registry): the nodes log in before they pull. */
+  login?: RegistryLogin
 }
 
 export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step<Ctx>[] {
-  const {spec, app, buildDir, archive, version, commit, env} = inputs
+  const {spec, app, buildDir, archive, version, commit, env, login} = inputs
   return [
     {
       title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : `Image ${app.repository}:${version}`,
@@ -57,8 +60,18 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
         const failures: string[] = []
         await Promise.all(
           c.nodes.map(async (n) => {
+            if (login) {
+              update(n.name, 'docker login', login.registry)
+              const l = await n.conn.exec(loginCommand(login.registry, login.user), {stdin: login.password, timeoutMs: 60_000})
+              if (l.code !== 0) {
+                const why = `docker login to ${login.registry} as ${login.user} failed: ${(l.stderr || l.stdout).trim().split('\n').at(-1)}`
+                update(n.name, 'failed', why)
+                failures.push(`${n.name}: ${why}`)
+                return
+              }
+            }
             update(n.name, 'pulling', c.image!.ref)
-            const r = await n.conn.exec('bash -s', {stdin: stageReleaseScript(c.release!.id, files, {pull: true}), timeoutMs: 15 * 60_000})
+            const r = await n.conn.exec('bash -s', {stdin: stageReleaseScript(c.release!.id, files, {pull: true, login: login !== undefined}), timeoutMs: 15 * 60_000})
             if (r.code === 0) update(n.name, 'done', r.stdout.trim().split('\n').at(-1))
             else {
               const why = (r.stderr || r.stdout).trim().replace(/^infra-app: /, '')

@@ -6,12 +6,13 @@
  * from one node to the other through this process's memory only: never printed, never on a
  * command line. Under the deploy lock, so no deploy runs meanwhile.
  */
-import {appCommand, parseReleaseFiles, readReleaseFilesScript, stageReleaseScript} from '../../app/commands.js'
+import {appCommand, loginCommand, parseReleaseFiles, readReleaseFilesScript, stageReleaseScript} from '../../app/commands.js'
 import {currentRelease, parseAppStatus} from '../../app/release.js'
 import {configOf} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {HostError} from '../../lib/errors.js'
 import type {Fleet} from '../../ssh/fleet.js'
+import {readRegistryLogin, type RegistryLogin} from './inputs.js'
 import {acquireDeployLock, releaseDeployLock} from './lock.js'
 import {readHistory} from './steps.js'
 
@@ -22,8 +23,15 @@ export interface StandbySync {
   updated: string[]
 }
 
-export async function syncStandbyNodes(loaded: LoadedInventory, fleet: Fleet, log: (line: string) => void = () => {}): Promise<StandbySync> {
+export async function syncStandbyNodes(loaded: LoadedInventory, fleet: Fleet, log: (line: string) => void = () => {}, env: NodeJS.ProcessEnv = process.env): Promise<StandbySync> {
   const inv = loaded.inventory
+  // An outside registry's credentials (app.registry) when the environment has them; else the node's earlier login.
+  let login: RegistryLogin | undefined
+  try {
+    login = readRegistryLogin(loaded, env)
+  } catch {
+    login = undefined
+  }
   const bastion = await fleet.connect(inv.bastion.name)
   const lock = await acquireDeployLock(bastion, 'scale: bring standby nodes the current release', configOf(inv).ms.deployLockStale)
   try {
@@ -50,7 +58,8 @@ export async function syncStandbyNodes(loaded: LoadedInventory, fleet: Fleet, lo
     if (read.code !== 0 || !files) throw new HostError(source.node.name, `the files of release ${id} cannot be read on ${source.node.name}`, {hint: `See \`infra exec ${source.node.name} -- ls -l /var/lib/infra/app/releases\`.`})
     for (const s of behind) {
       log(`${s.node.name}: standby without the current release ${id} (has ${s.release ?? 'none'}): pulling it`)
-      const staged = await s.conn.exec('bash -s', {stdin: stageReleaseScript(id, files, {pull: true}), timeoutMs: 15 * 60_000})
+      if (login) await s.conn.exec(loginCommand(login.registry, login.user), {stdin: login.password, timeoutMs: 60_000})
+      const staged = await s.conn.exec('bash -s', {stdin: stageReleaseScript(id, files, {pull: true, login: inv.app?.registry !== undefined}), timeoutMs: 15 * 60_000})
       const created = staged.code === 0 ? await s.conn.exec(appCommand('create', id), {timeoutMs: 60_000}) : staged
       if (created.code !== 0) {
         throw new HostError(s.node.name, `${s.node.name} could not get release ${id}: ${(created.stderr || created.stdout).trim().split('\n').at(-1)}`, {

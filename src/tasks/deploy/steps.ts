@@ -5,7 +5,7 @@
 import {hostname, userInfo} from 'node:os'
 
 import {appCommand, readHistoryCommand, registryGcScript, writeHistoryScript} from '../../app/commands.js'
-import {beyondKeep, currentRelease, parseAppStatus, parseHistory, promote, recordFailure, type Release, type ReleaseHistory, serializeHistory} from '../../app/release.js'
+import {beyondKeep, currentRelease, digestsToDelete, markPruned, parseAppStatus, parseHistory, promote, recordFailure, type Release, type ReleaseHistory, serializeHistory} from '../../app/release.js'
 import {configOf} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, HostError} from '../../lib/errors.js'
@@ -134,12 +134,19 @@ export async function prune(loaded: LoadedInventory, ctx: Ctx): Promise<void> {
   await Promise.all(ctx.nodes.map((n) => n.conn.exec(appCommand('prune', inv.app!.keep, ...ids), {timeoutMs: 120_000})))
   const app = configOf(inv).app!
   if (!app.fleetRegistry) return
-  const old = beyondKeep(ctx.history, inv.registry.keep).filter((r) => r.digest)
+  const old = beyondKeep(ctx.history, inv.registry.keep)
   if (old.length === 0) return
-  const script = registryGcScript(configOf(inv).registryAddress, app.repositoryPath, old.map((r) => r.digest!), old.map((r) => `${app.repository}:${r.version}`))
+  const keptTags = new Set(ctx.history.releases.filter((r) => !old.includes(r) && r.state !== 'failed').map((r) => r.version))
+  const tags = [...new Set(old.map((r) => r.version))].filter((v) => !keptTags.has(v)).map((v) => `${app.repository}:${v}`)
+  const script = registryGcScript(configOf(inv).registryAddress, app.repositoryPath, digestsToDelete(ctx.history, old), tags)
   const r = await ctx.bastion!.exec('bash -s', {stdin: script, timeoutMs: 5 * 60_000})
-  if (r.code === 0) ctx.pruned.push(...old.map((r0) => r0.id))
-  else ctx.warnings.push(`registry garbage collection failed: ${r.stderr.trim().split('\n').at(-1)}`)
+  if (r.code !== 0) {
+    ctx.warnings.push(`registry garbage collection failed: ${r.stderr.trim().split('\n').at(-1)}`)
+    return
+  }
+  ctx.pruned.push(...old.map((r0) => r0.id))
+  ctx.history = markPruned(ctx.history, old.map((r0) => r0.id))
+  await writeHistory(ctx.bastion!, ctx.history)
 }
 
 /** Open the fleet, take the lock, read the history and every node's state. */
