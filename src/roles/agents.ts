@@ -157,7 +157,7 @@ export function agentBastionFiles(ctx: AgentsContext): DesiredFile[] {
   const files: DesiredFile[] = [
     {path: P.lib, content: renderAgentsLib(ctx), mode: 0o644, owner: 'root', group: 'root', validate: 'sh -n {}'},
     {path: P.policy, content: renderPolicy(ctx), mode: 0o644, owner: 'root', group: 'root', validate: "awk -f {} /dev/null"},
-    script(P.healthcheck, renderTemplate('agents/healthcheck.sh.hbs', {managed: MANAGED, libFile: P.lib}, t)),
+    script(P.healthcheck, renderTemplate('agents/healthcheck.sh.hbs', {managed: MANAGED, libFile: P.lib, app: ctx.inventory.app !== undefined}, t)),
     script(P.scaler, renderTemplate('agents/scaler.sh.hbs', {managed: MANAGED, libFile: P.lib, policyFile: P.policy}, t)),
     {
       path: P.cron,

@@ -259,3 +259,32 @@ describe('infra deploy on the lab', () => {
     expect(await served()).toEqual(new Set(['hello v1']))
   }, 120_000)
 })
+
+describe('an image in an outside registry (the fleet registry addressed by host, as a registry of your own would be)', () => {
+  it('logs each node in with app.registry credentials from the environment; wrong ones stop the deploy before any switch', async () => {
+    const priv = (inv.bastion as {privateAddress: string}).privateAddress
+    const outside = path.join(path.dirname(config), 'app-outside.yaml')
+    await writeConfig(outside, {image: `${priv}:5000/hello`, secrets: [], registry: {usernameEnv: 'REG_USER', passwordEnv: 'REG_TOKEN'}})
+    const token = (await readFile(path.join(path.dirname(config), 'fleet/registry.password'), 'utf8')).trim()
+    try {
+      const wrong = await infra(['deploy', '--version', 'v1', '--yes'], outside, {env: {REG_USER: 'infra', REG_TOKEN: 'not-the-token'}, timeoutMs: 300_000})
+      expect(wrong.code).toBe(1)
+      expect(wrong.stderr).toMatch(/docker login to 10\.\d+\.\d+\.\d+:5000 as infra failed/)
+      expect(wrong.stderr + wrong.stdout).not.toContain('not-the-token')
+      expect(await served()).toEqual(new Set(['hello v1']))
+
+      const r = await infra(['deploy', '--version', 'v1', '--yes', '--json'], outside, {env: {REG_USER: 'infra', REG_TOKEN: token}, timeoutMs: 300_000})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout + r.stderr).not.toContain(token)
+      const result = JSON.parse(r.stdout) as {release: {image: string}}
+      expect(result.release.image).toBe(`${priv}:5000/hello:v1`)
+      // The login is the node's own DOCKER_CONFIG (0700), not root's config.json that provision manages.
+      const login = await labExec('web1', `stat -c %a /var/lib/infra/app/registry-login; grep -c ${priv}:5000 /var/lib/infra/app/registry-login/config.json`)
+      expect(login.stdout.trim().split('\n')).toEqual(['700', '1'])
+      const ps = await labExec('web1', `ps -eo args | grep -c -- ${token} || true`)
+      expect(ps.stdout.trim()).toBe('0')
+    } finally {
+      await rm(outside, {force: true})
+    }
+  }, 400_000)
+})

@@ -235,13 +235,13 @@ describe('alert(): the secrets reach curl through -K - only, escaped, byte for b
   })
   afterAll(async () => server?.close())
 
-  function runAlert(rc = 0): {code: number; stderr: string; log: string; argv: Record<string, string>; conf: Record<string, string>} {
+  function runAlert(rc = 0, detail = ''): {code: number; stderr: string; log: string; argv: Record<string, string>; conf: Record<string, string>} {
     rmSync(out, {recursive: true, force: true})
     mkdirSync(out, {recursive: true})
     const r = sh(
       `. "$W/lib.sh"; PATH="$W/bin:$PATH"; COUNTS_DIR="$W/counts"; ALERT_WEBHOOK_FILE="$W/webhook"; SMTP_SECRET="$W/password"; AGENT=test
-       alert node-failed web2 "web node web2 is down" "parked web2" "the node"`,
-      {W: work, FAKE_OUT: out, FAKE_CURL_RC: String(rc)},
+       alert node-failed web2 "web node web2 is down" "parked web2" "the node" "$DETAIL"`,
+      {W: work, FAKE_OUT: out, FAKE_CURL_RC: String(rc), DETAIL: detail},
     )
     const read = (f: string) => {
       try {
@@ -267,6 +267,16 @@ describe('alert(): the secrets reach curl through -K - only, escaped, byte for b
     server.seen.length = 0
     await execFileP('curl', ['-K', path.join(work, 'replay-webhook.conf'), '-sS', '-m', '5', '-o', '/dev/null'])
     expect(server.seen.map((s) => s.url)).toEqual([hook.slice(hook.indexOf('/services/'))])
+  })
+
+  it('sends the node\'s own lines (a container\'s log: quotes, tabs, line breaks, escape codes) as valid JSON, line by line', () => {
+    const detail = 'release=v2 state=exited health=failed restarts=3 exit=137\n  | panic: "db" unreachable\t(retry)\r\n  | \u001b[31mred\u001b[0m \\ done'
+    const r = runAlert(0, detail)
+    expect(r.code, r.stderr).toBe(0)
+    const argv = r.argv.webhook.split('\n')
+    const body = JSON.parse(argv[argv.indexOf('--data-binary') + 1]) as Record<string, string>
+    expect(body).toMatchObject({kind: 'node-failed', node: 'web2', what: 'web node web2 is down'})
+    expect(body.detail).toBe('release=v2 state=exited health=failed restarts=3 exit=137\n  | panic: "db" unreachable\t(retry)\r\n  | [31mred[0m \\ done')
   })
 
   it('gives curl the SMTP user and password as one escaped config line; they arrive byte for byte and inject nothing', async () => {
