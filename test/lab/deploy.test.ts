@@ -264,7 +264,8 @@ describe('an image in an outside registry (the fleet registry addressed by host,
   it('logs each node in with app.registry credentials from the environment; wrong ones stop the deploy before any switch', async () => {
     const priv = (inv.bastion as {privateAddress: string}).privateAddress
     const outside = path.join(path.dirname(config), 'app-outside.yaml')
-    await writeConfig(outside, {image: `${priv}:5000/hello`, secrets: [], registry: {usernameEnv: 'REG_USER', passwordEnv: 'REG_TOKEN'}})
+    // A configuration of its own (ATTEMPT) so that a retry is a new release, not "already current".
+    await writeConfig(outside, {image: `${priv}:5000/hello`, secrets: [], env: {ATTEMPT: randomBytes(4).toString('hex')}, registry: {usernameEnv: 'REG_USER', passwordEnv: 'REG_TOKEN'}})
     const token = (await readFile(path.join(path.dirname(config), 'fleet/registry.password'), 'utf8')).trim()
     try {
       const wrong = await infra(['deploy', '--version', 'v1', '--yes'], outside, {env: {REG_USER: 'infra', REG_TOKEN: 'not-the-token'}, timeoutMs: 300_000})
@@ -281,7 +282,8 @@ describe('an image in an outside registry (the fleet registry addressed by host,
       // The login is the node's own DOCKER_CONFIG (0700), not root's config.json that provision manages.
       const login = await labExec('web1', `stat -c %a /var/lib/infra/app/registry-login; grep -c ${priv}:5000 /var/lib/infra/app/registry-login/config.json`)
       expect(login.stdout.trim().split('\n')).toEqual(['700', '1'])
-      const ps = await labExec('web1', `ps -eo args | grep -c -- ${token} || true`)
+      // The token comes on stdin and is compared by awk from the environment: this check's own arguments do not hold it.
+      const ps = await labExec('web1', `export T="$(cat)"; ps -eo args | awk 'index($0, ENVIRON["T"]) { n++ } END { print n + 0 }'`, {input: token})
       expect(ps.stdout.trim()).toBe('0')
     } finally {
       await rm(outside, {force: true})
