@@ -60,6 +60,11 @@ async function served(): Promise<Set<string>> {
   return seen
 }
 
+/** What the load loops saw, printed once per run (the figures of docs/DEPLOY.md and the closing notes). */
+const measured: Record<string, string> = {}
+const report = (what: string, l: LoadReport, ms?: number) =>
+  (measured[what] = `${l.total} requests, ${l.failed} failed, versions ${JSON.stringify(l.versions)}${ms ? `, command ${(ms / 1000).toFixed(1)} s` : ''}`)
+
 async function underLoad(fn: () => Promise<void>): Promise<LoadReport> {
   const load = await startLoad({address, domain, workers: 4, maxRequests: 20_000, maxMs: 240_000})
   try {
@@ -84,6 +89,7 @@ beforeAll(async () => {
 }, 400_000)
 
 afterAll(async () => {
+  process.stderr.write(`[deploy] measurements: ${JSON.stringify(measured)}\n`)
   if (!config) return
   const clean = 'docker ps -aq | xargs -r docker rm -f >/dev/null; systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1; true'
   for (const h of ['web1', 'web2', 'web3']) await labExec(h, clean, {allowFail: true})
@@ -105,11 +111,14 @@ describe('infra deploy on the lab', () => {
   it('rolls to v2 under continuous HTTPS load with 0 failed requests, then only v2 answers; the standby scaled up serves v2', async () => {
     const dir = await context('v2')
     let out = ''
+    let ms = 0
     const load = await underLoad(async () => {
       const r = await deploy(['--build', dir, '--version', 'v2', '--json'])
       expect(r.code, r.stderr).toBe(0)
       out = r.stdout
+      ms = r.ms
     })
+    report('deploy v1 → v2 (build, 2 nodes + standby)', load, ms)
     expect(load.failed, JSON.stringify(load.errors)).toBe(0)
     expect(load.total).toBeGreaterThan(100)
     expect(Object.keys(load.versions).sort()).toEqual(['v1', 'v2'])
@@ -140,6 +149,7 @@ describe('infra deploy on the lab', () => {
       expect(r.stderr).not.toMatch(/pull/i)
       ms = r.ms
     })
+    report('rollback v2 → v1', load, ms)
     expect(load.failed, JSON.stringify(load.errors)).toBe(0)
     expect(load.last).toBe('v1')
     expect(ms).toBeGreaterThan(0)
@@ -155,6 +165,7 @@ describe('infra deploy on the lab', () => {
       r = await deploy(['--version', 'v2'], broken)
     })
     await rm(broken)
+    report('failed deploy (health check fails, v1 keeps serving)', load)
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/did not answer \/healthz on port 920[12] within 6s/)
     // The container's own lines: busybox httpd answering 404 to the health path.
