@@ -18,7 +18,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, inject, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
-import {labExec, type LoadReport, startLoad} from '../../src/lab/index.js'
+import {labExec, labNetExec, type LoadReport, startLoad} from '../../src/lab/index.js'
 import {infra, ROOT} from './helpers.js'
 
 const run = promisify(execFile)
@@ -269,6 +269,65 @@ describe('infra deploy on the lab', () => {
     expect(releases.releases[0]).toMatchObject({id: 'v5', state: 'current'})
     expect(await served()).toEqual(new Set(['hello v1']))
   }, 120_000)
+})
+
+describe('release commands, volumes and the firewall', () => {
+  it('runs app.release once, before any switch, in a one-off container that shares the volumes; named volumes survive releases', async () => {
+    const withRelease = path.join(path.dirname(config), 'app-release.yaml')
+    // A tag of this attempt, so that a retry reads only its own lines from the (surviving) volume.
+    const tag = randomBytes(3).toString('hex')
+    const step = (run: string) =>
+      writeConfig(withRelease, {secrets: [], env: {RUN_ID: `${run}-${tag}`}, volumes: ['data:/data'], release: ['/bin/busybox', 'sh', '-c', 'echo "migrated $RUN_ID" >> /data/migrations']})
+    try {
+      for (const run of ['first', 'second']) {
+        await step(run)
+        const r = await infra(['deploy', '--version', 'v1', '--yes', '--json'], withRelease, {timeoutMs: 300_000})
+        expect(r.code, r.stderr).toBe(0)
+        const id = (JSON.parse(r.stdout) as {release: {id: string}}).release.id
+        // The release command ran on the first serving node; there the new release's container sees the same volume.
+        const lines: string[] = []
+        for (const h of ['web1', 'web2', 'web3']) {
+          const seen = await labExec(h, `docker exec app-${id} /bin/busybox cat /data/migrations 2>/dev/null`, {allowFail: true})
+          if (seen.code === 0 && seen.stdout.trim()) lines.push(...seen.stdout.trim().split('\n').filter((l) => l.endsWith(`-${tag}`)))
+        }
+        expect(lines).toEqual(run === 'first' ? [`migrated first-${tag}`] : [`migrated first-${tag}`, `migrated second-${tag}`])
+      }
+      // A failing release command: nothing is switched, the release is recorded failed, exit 1.
+      await writeConfig(withRelease, {secrets: [], env: {RUN_ID: 'third'}, volumes: ['data:/data'], release: ['/bin/busybox', 'false']})
+      const before = (JSON.parse((await infra(['releases', '--json'], config, {exit: 0})).stdout) as {releases: {id: string; state: string}[]}).releases.find((x) => x.state === 'current')!.id
+      const bad = await infra(['deploy', '--version', 'v1', '--yes'], withRelease, {timeoutMs: 300_000})
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toMatch(/the release command \(\/bin\/busybox false\) failed on web\d with exit 1; nothing was switched/)
+      const after = JSON.parse((await infra(['releases', '--json'], config, {exit: 0})).stdout) as {releases: {id: string; state: string}[]}
+      expect(after.releases[0].state).toBe('failed')
+      expect(after.releases.find((x) => x.state === 'current')!.id).toBe(before)
+      expect(await served()).toEqual(new Set(['hello v1']))
+    } finally {
+      await rm(withRelease, {force: true})
+    }
+  }, 600_000)
+
+  it('containers listen on the node\'s loopback only: unreachable from the bastion and the internet side; a firewall reload leaves the app serving', async () => {
+    const web1 = '10.42.0.11'
+    const listening = await labExec('web1', "ss -Hltn | awk '{print $4}' | grep -E ':920[12]$'")
+    const addrs = listening.stdout.trim().split('\n')
+    expect(addrs.length).toBeGreaterThan(0)
+    for (const a of addrs) expect(a).toMatch(/^127\.0\.0\.1:920[12]$/)
+    for (const port of [9201, 9202]) {
+      const fromBastion = await labNetExec('bastion', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', `http://${web1}:${port}/`], {allowFail: true})
+      expect(fromBastion.stdout, `bastion → web1:${port}`).toBe('000')
+      const fromInternet = await labNetExec('internet', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', `http://${web1}:${port}/`], {allowFail: true})
+      expect(fromInternet.stdout, `internet → web1:${port}`).toBe('000')
+    }
+    // Reloading our firewall (which starts with flush ruleset) does not cut the app: Docker has no rules of its own here.
+    for (const h of ['web1', 'web2']) await labExec(h, 'systemctl reload nftables || nft -f /etc/nftables.conf')
+    const seen = await served()
+    expect(seen.size).toBe(1)
+    expect([...seen][0]).toMatch(/^hello v\d+$/)
+    // doctor with the app: nothing red (the firewall equals the file, no extra port, the app's checks pass).
+    const doc = JSON.parse((await infra(['doctor', '--json'], config, {timeoutMs: 120_000})).stdout) as {checks: {id: string; host: string; status: string; message: string}[]}
+    expect(doc.checks.filter((c) => c.status === 'fail').map((c) => `${c.host} ${c.id}: ${c.message}`)).toEqual([])
+  }, 300_000)
 })
 
 describe('an image in an outside registry (the fleet registry addressed by host, as a registry of your own would be)', () => {
