@@ -73,6 +73,25 @@ export function parseReleaseFiles(out: string): ReleaseFiles | undefined {
   return env !== undefined && run && health ? {env, run, health} : undefined
 }
 
+/**
+ * The release command (app.release) in a one-off container of the release: its env file, its
+ * volumes and limits (a migration sees the data the app sees), output to the journal
+ * (tag app-release). Named, so a run left behind by a lost connection is removed by the next one.
+ */
+export function releaseCommand(id: string, image: string, app: NonNullable<Inventory['app']>): string {
+  const name = shq(`app-release-${id}`)
+  return [
+    `docker rm -f ${name} >/dev/null 2>&1;`,
+    `docker run --rm --name ${name} --log-driver journald --log-opt tag=app-release`,
+    `--env-file ${REL}/${shq(id)}.env`,
+    ...(app.memory ? [`--memory=${shq(app.memory)}`] : []),
+    ...(app.cpus !== undefined ? [`--cpus=${app.cpus}`] : []),
+    ...app.volumes.map((v) => `--volume=${shq(v)}`),
+    shq(image),
+    ...(app.release ?? []).map((w) => shq(w)),
+  ].join(' ')
+}
+
 /** `infra-app VERB ARGS…` (IDs are checked by isReleaseId before they get here). */
 export function appCommand(verb: string, ...args: (string | number)[]): string {
   return [APP_PATHS.script, verb, ...args.map((a) => shq(String(a)))].join(' ')

@@ -20,6 +20,7 @@ import {
   loadArchiveScript,
   lockScript,
   loginCommand,
+  releaseCommand,
   parseReleaseFiles,
   pushScript,
   readHistoryCommand,
@@ -382,6 +383,23 @@ describe('infra-app commands', () => {
     const r = s.run(cmd, {shell: 'bash-c'})
     expect(r.code, r.stderr).toBe(0)
     expect(s.calls()).toEqual([['infra-app', verb, ...args.map(String)]])
+  })
+})
+
+describe('the release command (app.release)', () => {
+  it('runs the release\'s image with its env file, volumes and limits, each word one argument, named so a leftover is removed first', () => {
+    const spec = inventory(appInput({release: ['bin/migrate', ODD]})).app!
+    const s = sandbox({docker: ':'})
+    const r = s.run(releaseCommand('v2', IMAGE, spec), {shell: 'bash-c'})
+    expect(r.code, r.stderr).toBe(0)
+    const docker = s.calls().filter((c) => c[0] === 'docker')
+    expect(docker[0]).toEqual(['docker', 'rm', '-f', 'app-release-v2'])
+    expect(docker[1]).toEqual([
+      'docker', 'run', '--rm', '--name', 'app-release-v2', '--log-driver', 'journald', '--log-opt', 'tag=app-release',
+      '--env-file', `${APP_PATHS.stateDir}/releases/v2.env`, '--memory=512m', '--cpus=1.5',
+      '--volume=uploads:/app/public/uploads', '--volume=cache:/tmp/cache', IMAGE, 'bin/migrate', ODD,
+    ])
+    for (const c of s.calls()) expectNoLeak(c.join(' '), `argv of ${c[0]}`)
   })
 })
 

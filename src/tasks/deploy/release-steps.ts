@@ -1,7 +1,6 @@
 /** The steps only a deploy has: the image (build, archive or registry), the pull on every node, the release command. */
-import {loginCommand, releaseFiles, stageReleaseScript} from '../../app/commands.js'
+import {loginCommand, releaseCommand, releaseFiles, stageReleaseScript} from '../../app/commands.js'
 import {configDigest, currentRelease, newReleaseId, recordFailure, sameRelease} from '../../app/release.js'
-import {shq} from '../../host/quote.js'
 import type {AppConfig} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import type {Inventory} from '../../inventory/schema.js'
@@ -93,7 +92,7 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
       enabled: (c: Ctx) => !c.unchanged && spec.release !== undefined,
       run: async (c: Ctx) => {
         const node = split(c.nodes).serving[0] ?? c.nodes[0]
-        const cmd = ['docker run --rm --log-driver journald --log-opt tag=app-release', `--env-file /var/lib/infra/app/releases/${c.release!.id}.env`, shq(c.image!.ref), ...spec.release!.map((w) => shq(w))].join(' ')
+        const cmd = releaseCommand(c.release!.id, c.image!.ref, spec)
         const r = await node.conn.exec(cmd, {timeoutMs: 30 * 60_000})
         if (r.code !== 0) {
           const why = `the release command (${spec.release!.join(' ')}) failed on ${node.name} with exit ${r.code}`
