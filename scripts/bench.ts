@@ -3,10 +3,10 @@
  * Prints a table (median, min, max of several runs) and writes docs/BENCHMARKS.md.
  * Traffic goes only to the lab's own addresses, bounded in time.
  *
- *   INFRA_BENCH_RUNS=3 (runs per figure)   INFRA_BENCH_SKIP=10nodes,load (comma list)
+ *   INFRA_BENCH_RUNS=3 (runs per figure)   INFRA_BENCH_SKIP=10nodes,load,deploy (comma list)
  */
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parse} from 'yaml'
@@ -46,8 +46,13 @@ const median = (v: number[]) => {
 }
 const fmt = (n: number, unit: string) => (unit === 's' ? (n / 1000).toFixed(2) : unit === 'ms' ? n.toFixed(0) : n.toFixed(unit === 'ratio' ? 2 : 0))
 
+function debInstalled(pkg: string): boolean {
+  return spawnSync('dpkg-query', ['-W', '-f=${db:Status-Status}', pkg], {encoding: 'utf8'}).stdout === 'installed'
+}
+
 async function ensureTools(): Promise<void> {
-  const missing = ['wrk'].filter((t) => !which(t))
+  // wrk for the load; busybox-static for the sample app's image (examples/hello is FROM scratch).
+  const missing = [...['wrk'].filter((t) => !which(t)), ...(debInstalled('busybox-static') ? [] : ['busybox-static'])]
   if (missing.length > 0) {
     log(`installing ${missing.join(' ')} from Debian`)
     const r = await aptInstall(missing)
@@ -227,6 +232,37 @@ async function failover(publicAddress: string, bastion: string): Promise<void> {
   if (Number.isNaN(upAt)) await labExec('web1', 'systemctl start nginx')
 }
 
+/**
+ * The app (docs/DEPLOY.md) on a fresh 1 bastion + 2 active + 1 standby fleet: the first deploy
+ * (build on the bastion, push, pull everywhere), then v2 and a rollback, each while wrk runs.
+ */
+async function deployBench(): Promise<void> {
+  labUp(2, 1)
+  writeFileSync(CONFIG, readFileSync(CONFIG, 'utf8') + 'app:\n  image: hello\n  port: 8080\n')
+  const inv = parse(readFileSync(CONFIG, 'utf8')) as {bastion: {publicAddress: string}}
+  infra(['provision', '--yes', '-c', CONFIG])
+  const ctx = path.join(DIR, 'hello')
+  cpSync(path.join(ROOT, 'examples/hello'), ctx, {recursive: true})
+  copyFileSync('/bin/busybox', path.join(ctx, 'rootfs/bin/busybox'))
+  chmodSync(path.join(ctx, 'rootfs/bin/busybox'), 0o755)
+  const first = infra(['deploy', '--build', ctx, '--version', 'v1', '--yes', '-c', CONFIG])
+  rows.push({what: 'first deploy of the sample app (build on the bastion, push, pull on 3 nodes, 2 switched)', unit: 's', values: [first.ms]})
+  let deployMs = 0
+  const during = await underLoad(inv.bastion.publicAddress, 60, 3000, async () => {
+    deployMs = infra(['deploy', '--build', ctx, '--version', 'v2', '--yes', '-c', CONFIG]).ms
+  })
+  rows.push({what: `failed requests during a rolling deploy v1 → v2 (${during.requests} requests in 60 s)`, unit: 'n', values: [during.failed], target: '0'})
+  rows.push({what: 'rolling deploy v1 → v2 under that load (build, push, pull, 2 nodes switched one at a time, standby prepared)', unit: 's', values: [deployMs]})
+  rows.push({what: 'p99 latency meanwhile', unit: 'ms', values: [during.p99]})
+  let rollbackMs = 0
+  const back = await underLoad(inv.bastion.publicAddress, 30, 3000, async () => {
+    rollbackMs = infra(['rollback', '--yes', '-c', CONFIG]).ms
+  })
+  rows.push({what: `failed requests during a rollback v2 → v1 (${back.requests} requests in 30 s)`, unit: 'n', values: [back.failed], target: '0'})
+  rows.push({what: 'rollback v2 → v1 under that load (containers kept on the nodes: no pull, no build)', unit: 's', values: [rollbackMs], target: 'seconds'})
+  log(`deploy: first ${(first.ms / 1000).toFixed(1)} s; v2 under load ${(deployMs / 1000).toFixed(1)} s, ${during.failed} failed of ${during.requests}; rollback ${(rollbackMs / 1000).toFixed(1)} s, ${back.failed} failed of ${back.requests}`)
+}
+
 function writeReport(): string {
   const lines = [
     '| what | median | min | max | runs | target |',
@@ -263,6 +299,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) v.push(infra(['doctor', '-c', CONFIG], {allowFail: true}).ms)
     rows.push({what: 'infra doctor, 1 bastion + 3 web nodes', unit: 's', values: v, target: '< 3 s'})
   }
+  if (!SKIP.has('deploy')) await deployBench()
   if (!SKIP.has('10nodes') && three) {
     const ten = provisionTimes('1 bastion + 10 web nodes', 2, 8)
     rows.push({what: 'first provision, 10 nodes / 3 nodes', unit: 'ratio', values: [median(ten.first) / median(three.first)], target: '≤ 1.5'})
