@@ -66,6 +66,20 @@ export function parseHistory(text: string): ReleaseHistory {
   return {releases: Array.isArray(parsed.releases) ? parsed.releases : []}
 }
 
+/** A shell line printing the bastion's release history as `@@releases<TAB>base64` (empty when there is none yet). */
+export function releasesFactLine(file: string): string {
+  return `if [ -e ${file} ]; then printf '@@releases\\t%s\\n' "$(base64 -w0 < ${file})"; else printf '@@releases\\t\\n'; fi`
+}
+
+/** The current release's ID from a `@@releases` field: null when none yet, undefined when the history is not JSON. */
+export function currentFromFact(b64: string | undefined): string | null | undefined {
+  try {
+    return currentRelease(parseHistory(Buffer.from(b64 ?? '', 'base64').toString('utf8')))?.id ?? null
+  } catch {
+    return undefined
+  }
+}
+
 export function serializeHistory(h: ReleaseHistory): string {
   return JSON.stringify(h, null, 2) + '\n'
 }

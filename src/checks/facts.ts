@@ -9,7 +9,7 @@
 import {shq} from '../host/quote.js'
 import type {HostDesiredState} from '../plan/types.js'
 import {AGENT_PATHS, APP_PATHS, DEFAULT_PATHS} from '../host/paths.js'
-import {type AppStatus, currentRelease, parseAppStatus, parseHistory} from '../app/release.js'
+import {type AppStatus, currentFromFact, parseAppStatus, releasesFactLine} from '../app/release.js'
 import {parseShowStat, runtimeCommand, type StatRow} from '../host/haproxy.js'
 import {addressFact, type AddressFact, COMMON_FACTS, factLines, osFact, type OsFact, unb64} from '../host/facts.js'
 
@@ -140,7 +140,7 @@ function bastionAppFacts(registryAddress: string): string[] {
   return [
     's docker-registry',
     `printf '@@registry\\t%s\\n' "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert ${shq(ca)} ${shq(`https://${registryAddress}/v2/`)} 2>/dev/null)"`,
-    `if [ -e ${APP_PATHS.releases} ]; then printf '@@releases\\t%s\\n' "$(base64 -w0 < ${APP_PATHS.releases})"; else printf '@@releases\\t\\n'; fi`,
+    releasesFactLine(APP_PATHS.releases),
   ]
 }
 
@@ -213,13 +213,8 @@ const FACT_SETTERS: Record<string, FactSetter> = {
     if (v[0]) app(f).dockerDisk = {usedPercent: Number(v[0]), availKb: Number(v[1] ?? 0)}
   },
   '@@registry': (f, v) => (app(f).registryCode = Number(v[0]) || 0),
-  '@@releases': (f, v) => {
-    try {
-      app(f).current = currentRelease(parseHistory(unb64(v[0] ?? '')))?.id ?? null
-    } catch {
-      // not JSON: the current release stays unknown (app-release is skipped, deploy says why)
-    }
-  },
+  // Not JSON: undefined, the current release is unknown (app-release is skipped, deploy says why).
+  '@@releases': (f, v) => (app(f).current = currentFromFact(v[0])),
 }
 
 const app = (f: DoctorFacts): AppFacts => (f.app ??= {})

@@ -11,6 +11,7 @@ import {parseCidr, slash24} from '../host/ipv4.js'
 import {DEFAULT_PATHS, type HostPaths} from '../host/paths.js'
 import {HAPROXY_STATS_PORT, NODE_EXPORTER_PORT} from '../host/ports.js'
 import {durationMs, healthPathSchema, type Inventory} from './schema.js'
+import {imageRegistryHost} from './schema/app.js'
 
 /** Every duration of the inventory, in milliseconds, named after its key. */
 export interface FleetDurations {
@@ -160,13 +161,12 @@ function adminAllowOf(inv: Inventory): FleetConfig['adminAllow'] {
 function appOf(inv: Inventory, registryAddress: string, healthPath: string): AppConfig | undefined {
   if (!inv.app) return undefined
   const image = inv.app.image
-  const slash = image.indexOf('/')
-  const first = slash < 0 ? '' : image.slice(0, slash)
-  const external = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost')
-  const repositoryPath = external ? image.slice(slash + 1) : image
+  const host = imageRegistryHost(image)
+  const external = host !== undefined
+  const repositoryPath = external ? image.slice(host.length + 1) : image
   return Object.freeze({
     healthPath: inv.app.healthCheck.path ?? healthPath,
-    registryHost: external ? first : registryAddress,
+    registryHost: host ?? registryAddress,
     fleetRegistry: !external,
     repository: external ? image : `${registryAddress}/${image}`,
     repositoryPath,

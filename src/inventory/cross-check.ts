@@ -1,3 +1,4 @@
+import {imageRegistryHost} from './schema/app.js'
 import {addressKind, broadcastOf, Cidr, cidrOf, inCidr, isPrivateCidr, parseCidr, parseIPv4} from '../host/ipv4.js'
 
 /**
@@ -58,9 +59,7 @@ function checkAppRegistry(inv: Rec): Issues {
   const app = rec(inv.app)
   const image = str(app?.image)
   if (!app || !rec(app.registry) || image === undefined) return []
-  const slash = image.indexOf('/')
-  const first = slash < 0 ? '' : image.slice(0, slash)
-  if (first.includes('.') || first.includes(':') || first === 'localhost') return []
+  if (imageRegistryHost(image) !== undefined) return []
   return [issue(['app', 'registry'], `is for an image in an outside registry, but ${q(image)} is in the fleet registry (its credentials are infra's own); name the registry host in app.image (e.g. "ghcr.io/acme/shop") or remove app.registry`)]
 }
 

@@ -13,7 +13,7 @@ import type {ScaleStatus} from '../roles/scaler.js'
 import {shellWord} from '../host/quote.js'
 import {factLines, unb64} from '../host/facts.js'
 import {AGENT_PATHS, APP_PATHS} from '../host/paths.js'
-import {type AppStatus, currentRelease, parseAppStatus, parseHistory} from '../app/release.js'
+import {type AppStatus, currentFromFact, parseAppStatus, releasesFactLine} from '../app/release.js'
 
 /** The node exporter families status reads (the rest of a scrape is dropped on the bastion). */
 const FAMILIES = ['node_cpu_seconds_total', 'node_memory_MemTotal_bytes', 'node_memory_MemAvailable_bytes', 'node_load1', 'node_boot_time_seconds']
@@ -80,7 +80,7 @@ export function statusScript(inv: Inventory, opts: {samples: 1 | 2; gapMs?: numb
 function appLines(inv: Inventory): string[] {
   const nodes = inv.web.nodes.map((n) => n.name)
   return [
-    `if [ -e ${APP_PATHS.releases} ]; then printf '@@releases\\t%s\\n' "$(base64 -w0 < ${APP_PATHS.releases})"; else printf '@@releases\\t\\n'; fi`,
+    releasesFactLine(APP_PATHS.releases),
     `if [ -r ${AGENT_PATHS.lib} ]; then`,
     ...nodes.map((n) => `  ( . ${AGENT_PATHS.lib} && agent ${shellWord(n)} app > "$d/a.${n}" 2>/dev/null ) &`),
     '  wait',
@@ -193,11 +193,7 @@ export function parseStatusOutput(stdout: string): RawStatus {
         break
       case '@@releases':
         app ??= {nodes: new Map()}
-        try {
-          app.current = currentRelease(parseHistory(unb64(fields[0] ?? '')))?.id ?? null
-        } catch {
-          app.current = undefined
-        }
+        app.current = currentFromFact(fields[0])
         break
       case '@@app':
         app ??= {nodes: new Map()}

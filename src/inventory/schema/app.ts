@@ -11,6 +11,13 @@ export const imageName = z
   .regex(/^(?:[a-z0-9.-]+(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, {error: imageError})
   .max(200, {error: imageError})
 
+/** The registry host an image names (a first path component with a dot, a colon or "localhost": Docker's rule), or undefined for the fleet registry. */
+export function imageRegistryHost(image: string): string | undefined {
+  const slash = image.indexOf('/')
+  const first = slash < 0 ? '' : image.slice(0, slash)
+  return first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : undefined
+}
+
 const envKeyError = expected('an environment variable name', 'letters, digits and _, not starting with a digit, e.g. "RAILS_ENV"')
 export const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: envKeyError})
 

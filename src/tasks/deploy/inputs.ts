@@ -9,6 +9,7 @@ import {readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 
+import {configOf} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, UsageError} from '../../lib/errors.js'
 
@@ -92,8 +93,7 @@ export function readRegistryLogin(loaded: LoadedInventory, env: NodeJS.ProcessEn
       code: 'ESECRETS',
     })
   }
-  const image = app.image
-  return {registry: image.slice(0, image.indexOf('/')), user: env[auth.usernameEnv]!, password: env[auth.passwordEnv]!}
+  return {registry: configOf(loaded.inventory).app!.registryHost, user: env[auth.usernameEnv]!, password: env[auth.passwordEnv]!}
 }
 
 function runOut(cmd: string, args: string[], cwd?: string): Promise<{code: number; out: string}> {
