@@ -134,3 +134,63 @@ export const APP_PATHS = {
   /** On the bastion: build contexts and archives in transit. */
   buildDir: '/var/lib/infra/app/build',
 } as const
+
+/** Where the sites' deploy units live (docs/SITES.md): one folder per unit on nodes and the bastion. */
+export const UNITS_DIR = '/var/lib/infra/apps'
+/** On web nodes: each unit's nginx server block (`KEY.conf`) and upstream (`KEY.upstream`), included by the node's site. */
+export const NGINX_UNITS_DIR = '/etc/nginx/infra-apps'
+/** On web nodes: the `listen` line the units' server blocks include (the node's private address, web.port). */
+export const NGINX_LISTEN_FILE = '/etc/nginx/infra-listen.conf'
+
+/**
+ * The files of one deploy unit: the single app of an inventory with `app` (key undefined: the
+ * historical APP_PATHS layout), or a site, one of its environments, or a preview (key
+ * "shop", "shop--preprod", "shop--p-feature-x").
+ */
+export interface UnitPaths {
+  /** The unit's key (undefined for the single app). */
+  readonly key: string | undefined
+  /** `infra-app` with the unit selected: `/usr/local/sbin/infra-app` or `... -u KEY`. */
+  readonly script: string
+  /** On web nodes: the unit's state (releases/, current). */
+  readonly stateDir: string
+  readonly releasesDir: string
+  /** On web nodes: nginx's upstream for the unit. */
+  readonly upstream: string
+  /** On web nodes: the unit's nginx server block (undefined for the single app: the node's default server). */
+  readonly nginxConf: string | undefined
+  /** On the bastion: the release history and the deploy lock. */
+  readonly history: string
+  readonly deployLock: string
+  /** Container names: PREFIX-ID (and PREFIX-release-ID for the release command). */
+  readonly containerPrefix: string
+}
+
+export function unitPaths(key?: string): UnitPaths {
+  if (key === undefined) {
+    return Object.freeze({
+      key,
+      script: APP_PATHS.script,
+      stateDir: APP_PATHS.stateDir,
+      releasesDir: `${APP_PATHS.stateDir}/releases`,
+      upstream: APP_PATHS.upstream,
+      nginxConf: undefined,
+      history: APP_PATHS.releases,
+      deployLock: APP_PATHS.deployLock,
+      containerPrefix: 'app',
+    })
+  }
+  if (!/^[a-z][a-z0-9-]{0,120}$/.test(key)) throw new Error(`not a unit key: ${key}`)
+  const dir = `${UNITS_DIR}/${key}`
+  return Object.freeze({
+    key,
+    script: `${APP_PATHS.script} -u ${key}`,
+    stateDir: dir,
+    releasesDir: `${dir}/releases`,
+    upstream: `${NGINX_UNITS_DIR}/${key}.upstream`,
+    nginxConf: `${NGINX_UNITS_DIR}/${key}.conf`,
+    history: `${dir}/releases.json`,
+    deployLock: `${dir}/deploy.lock`,
+    containerPrefix: key,
+  })
+}

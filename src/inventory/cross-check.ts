@@ -1,4 +1,5 @@
 import {imageRegistryHost} from './schema/app.js'
+import {checkSites} from './cross-check-sites.js'
 import {addressKind, broadcastOf, Cidr, cidrOf, inCidr, isPrivateCidr, parseCidr, parseIPv4} from '../host/ipv4.js'
 
 /**
@@ -51,6 +52,7 @@ export function crossCheck(raw: unknown): CrossIssue[] {
     ...checkTls(inv),
     ...checkAuth(inv),
     ...checkAppRegistry(inv),
+    ...checkSites(inv),
   ]
 }
 

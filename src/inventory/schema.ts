@@ -10,6 +10,7 @@ import {bastionSchema, sshSchema, webNodeSchema, webSchema} from './schema/hosts
 import {alertsSchema, healingSchema, scalingSchema} from './schema/agents.js'
 import {authSchema, corsSchema, limitsSchema, type TlsConfig, tlsSchema} from './schema/edge.js'
 import {appSchema, deploySchema, registrySchema} from './schema/app.js'
+import {sitesSchema} from './schema/sites.js'
 
 export {isIPv4} from '../host/ipv4.js'
 export {duration, DURATION_CEILING, durationMs, durationUpTo, expected, HAPROXY_LIST_MAX, show} from './schema/base.js'
@@ -17,6 +18,7 @@ export {cidr, HEALTH_PATH_MAX, healthPathSchema, hostname, ipv4, nodeName} from 
 export {bastionSchema, healthCheckSchema, sshSchema, webNodeSchema, webSchema} from './schema/hosts.js'
 export {alertsSchema, healingSchema, scalingSchema} from './schema/agents.js'
 export {appSchema, deploySchema, imageName, registrySchema} from './schema/app.js'
+export {envName, PROD_ENV, siteName, siteSchema, sitesSchema, type EnvironmentSpec, type SiteSpec} from './schema/sites.js'
 export {authRuleSchema, authSchema, corsSchema, JWT_ALGORITHMS, limitsSchema, type TlsConfig, tlsSchema} from './schema/edge.js'
 
 /**
@@ -50,6 +52,7 @@ export const inventoryObject = mappingOf({
   app: appSchema.optional(),
   deploy: deploySchema,
   registry: registrySchema,
+  sites: sitesSchema,
 }).describe('infra inventory: one file describes the fleet. Reference: docs/INVENTORY.md')
 
 type ObjectOutput = z.output<typeof inventoryObject>
