@@ -3,7 +3,7 @@
  * host, run by src/tasks/deploy over SSH. Every script goes to `bash -s` on stdin, never on a
  * command line, so the env file (secrets) never shows in a process list.
  */
-import {APP_PATHS} from '../host/paths.js'
+import {APP_PATHS, type UnitPaths, unitPaths} from '../host/paths.js'
 import {shq} from '../host/quote.js'
 import type {Inventory} from '../inventory/schema.js'
 
@@ -13,9 +13,12 @@ export interface ReleaseFiles {
   /** KEY=value lines (secrets included): written 0600. */
   env: string
   health: string
+  /** The container's port (a site unit's release; the single app's is in infra-app itself). */
+  port?: string
 }
 
-const REL = `${APP_PATHS.stateDir}/releases`
+/** The single app's paths: every builder's default. */
+const SINGLE = unitPaths()
 
 /** The env file: app.env then the secrets, KEY=value (Docker's --env-file takes the rest of the line as the value). */
 export function envFileText(inv: Inventory, secrets: Record<string, string>): string {
@@ -25,14 +28,15 @@ export function envFileText(inv: Inventory, secrets: Record<string, string>): st
 }
 
 /** The files that describe a release on a node. */
-export function releaseFiles(inv: Inventory, image: string, env: string, healthPath: string): ReleaseFiles {
+export function releaseFiles(inv: Inventory, image: string, env: string, healthPath: string, unit?: {network?: string; key?: string}): ReleaseFiles {
   const app = inv.app!
   const args: string[] = []
+  if (unit?.network) args.push(`--network=${unit.network}`)
   if (app.memory) args.push(`--memory=${app.memory}`)
   if (app.cpus !== undefined) args.push(`--cpus=${app.cpus}`)
   for (const v of app.volumes) args.push(`--volume=${v}`)
   args.push(image, ...(app.command ?? []))
-  return {run: args.join('\n') + '\n', env, health: healthPath + '\n'}
+  return {run: args.join('\n') + '\n', env, health: healthPath + '\n', ...(unit?.key ? {port: `${app.port}\n`} : {})}
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
@@ -42,24 +46,49 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
  * `infra-app pull`; with `login` (an outside registry with app.registry credentials), the pull
  * uses the login that loginCommand made (its own DOCKER_CONFIG).
  */
-export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull: boolean; login?: boolean}): string {
+export function stageReleaseScript(id: string, files: ReleaseFiles, opts: {pull: boolean; login?: boolean; paths?: UnitPaths; nginxConf?: string}): string {
+  const paths = opts.paths ?? SINGLE
   const put = (ext: string, text: string, mode: string) =>
     `{ umask 077; printf %s ${shq(b64(text))} | base64 -d > "$R/${id}.${ext}.tmp" && chmod ${mode} "$R/${id}.${ext}.tmp" && mv "$R/${id}.${ext}.tmp" "$R/${id}.${ext}"; } || { echo "writing $R/${id}.${ext} failed" >&2; exit 1; }`
   return [
     'set -e',
-    `R=${REL}`,
+    `R=${paths.releasesDir}`,
     'mkdir -p -m 0700 "$R"',
     put('env', files.env, '600'),
     put('run', files.run, '644'),
     put('health', files.health, '644'),
+    ...(files.port !== undefined ? [put('port', files.port, '644')] : []),
+    ...(opts.nginxConf !== undefined && paths.nginxConf ? unitNginxLines(paths, opts.nginxConf) : []),
     'set +e',
-    ...(opts.pull ? [`${opts.login ? `DOCKER_CONFIG=${APP_PATHS.registryLogin} ` : ''}${APP_PATHS.script} pull ${shq(id)}`] : ['true']),
+    ...(opts.pull ? [`${opts.login ? `DOCKER_CONFIG=${APP_PATHS.registryLogin} ` : ''}${paths.script} pull ${shq(id)}`] : ['true']),
   ].join('\n')
 }
 
+/**
+ * A unit's nginx server block: written when it changed (the upstream seeded when absent, so nginx
+ * can load it), checked with `nginx -t` (the previous one is put back on failure) and loaded with
+ * a graceful reload; the unit's switch rewrites the upstream later.
+ */
+function unitNginxLines(paths: UnitPaths, conf: string): string[] {
+  const c = shq(paths.nginxConf!)
+  const u = shq(paths.upstream)
+  return [
+    `mkdir -p "$(dirname ${c})"`,
+    `[ -e ${u} ] || printf '# Seeded by infra deploy (no release switched yet).\\nserver 127.0.0.1:9;\\n' > ${u}`,
+    `printf %s ${shq(b64(conf))} | base64 -d > ${c}.new`,
+    `if ! cmp -s ${c}.new ${c}; then`,
+    `  [ -e ${c} ] && cp -p ${c} ${c}.prev`,
+    `  mv ${c}.new ${c}`,
+    `  if ! nginx -t -q 2>/tmp/infra-nginx-t.$$; then cat /tmp/infra-nginx-t.$$ >&2; rm -f /tmp/infra-nginx-t.$$; if [ -e ${c}.prev ]; then mv ${c}.prev ${c}; else rm -f ${c}; fi; echo "nginx -t refused the unit's server block" >&2; exit 1; fi`,
+    `  rm -f /tmp/infra-nginx-t.$$ ${c}.prev`,
+    '  systemctl is-active -q nginx && systemctl reload nginx',
+    'else rm -f ' + `${c}.new; fi`,
+  ]
+}
+
 /** Prints a release's three files on a node, base64 on one `@@relfile` line each (read by parseReleaseFiles; never printed). */
-export function readReleaseFilesScript(id: string): string {
-  return ['set -e', `R=${REL}`, `for e in env run health; do [ -r "$R/"${shq(id)}".$e" ] || { echo "release ${id} has no .$e file here" >&2; exit 1; }; done`, ...(['env', 'run', 'health'] as const).map((ext) => `printf '@@relfile\\t%s\\t%s\\n' ${ext} "$(base64 -w0 < "$R/"${shq(id)}.${ext})"`)].join('\n')
+export function readReleaseFilesScript(id: string, paths: UnitPaths = SINGLE): string {
+  return ['set -e', `R=${paths.releasesDir}`, `for e in env run health; do [ -r "$R/"${shq(id)}".$e" ] || { echo "release ${id} has no .$e file here" >&2; exit 1; }; done`, ...(['env', 'run', 'health'] as const).map((ext) => `printf '@@relfile\\t%s\\t%s\\n' ${ext} "$(base64 -w0 < "$R/"${shq(id)}.${ext})"`)].join('\n')
 }
 
 /** The files readReleaseFilesScript printed, or undefined when one is missing. */
@@ -78,12 +107,13 @@ export function parseReleaseFiles(out: string): ReleaseFiles | undefined {
  * volumes and limits (a migration sees the data the app sees), output to the journal
  * (tag app-release). Named, so a run left behind by a lost connection is removed by the next one.
  */
-export function releaseCommand(id: string, image: string, app: NonNullable<Inventory['app']>): string {
-  const name = shq(`app-release-${id}`)
+export function releaseCommand(id: string, image: string, app: NonNullable<Inventory['app']>, paths: UnitPaths = SINGLE, network?: string): string {
+  const name = shq(`${paths.containerPrefix}-release-${id}`)
   return [
     `docker rm -f ${name} >/dev/null 2>&1;`,
     `docker run --rm --name ${name} --log-driver journald --log-opt tag=app-release`,
-    `--env-file ${REL}/${shq(id)}.env`,
+    `--env-file ${paths.releasesDir}/${shq(id)}.env`,
+    ...(network ? [`--network=${shq(network)}`] : []),
     ...(app.memory ? [`--memory=${shq(app.memory)}`] : []),
     ...(app.cpus !== undefined ? [`--cpus=${app.cpus}`] : []),
     ...app.volumes.map((v) => `--volume=${shq(v)}`),
@@ -94,7 +124,12 @@ export function releaseCommand(id: string, image: string, app: NonNullable<Inven
 
 /** `infra-app VERB ARGS…` (IDs are checked by isReleaseId before they get here). */
 export function appCommand(verb: string, ...args: (string | number)[]): string {
-  return [APP_PATHS.script, verb, ...args.map((a) => shq(String(a)))].join(' ')
+  return unitCommand(SINGLE, verb, ...args)
+}
+
+/** `infra-app [-u KEY] VERB ARGS…` for a deploy unit. */
+export function unitCommand(paths: UnitPaths, verb: string, ...args: (string | number)[]): string {
+  return [paths.script, verb, ...args.map((a) => shq(String(a)))].join(' ')
 }
 
 /**
@@ -121,10 +156,10 @@ export interface LockInfo {
  * Takes the deploy lock: prints `@@locked` when taken, or `@@held<TAB>base64(lock)` when someone
  * else holds it. `takeOver` (a stale lock) replaces a lock whose run is `takeOver`.
  */
-export function lockScript(info: LockInfo, takeOver?: string): string {
+export function lockScript(info: LockInfo, takeOver?: string, paths: UnitPaths = SINGLE): string {
   const json = JSON.stringify(info)
   return [
-    `L=${APP_PATHS.deployLock}`,
+    `L=${paths.deployLock}`,
     'mkdir -p "$(dirname "$L")"',
     ...(takeOver ? [`grep -qF ${shq(`"run":${JSON.stringify(takeOver)}`)} "$L" 2>/dev/null && rm -f "$L"`] : []),
     `if ( set -o noclobber; printf '%s\\n' ${shq(json)} > "$L" ) 2>/dev/null; then echo @@locked; else printf '@@held\\t%s\\n' "$(base64 -w0 < "$L")"; fi`,
@@ -132,16 +167,16 @@ export function lockScript(info: LockInfo, takeOver?: string): string {
 }
 
 /** Releases the lock if this run still holds it. */
-export function unlockScript(run: string): string {
-  return `L=${APP_PATHS.deployLock}; grep -qF ${shq(`"run":${JSON.stringify(run)}`)} "$L" 2>/dev/null && rm -f "$L"; true`
+export function unlockScript(run: string, paths: UnitPaths = SINGLE): string {
+  return `L=${paths.deployLock}; grep -qF ${shq(`"run":${JSON.stringify(run)}`)} "$L" 2>/dev/null && rm -f "$L"; true`
 }
 
-export function readHistoryCommand(): string {
-  return `cat ${APP_PATHS.releases} 2>/dev/null || true`
+export function readHistoryCommand(paths: UnitPaths = SINGLE): string {
+  return `cat ${paths.history} 2>/dev/null || true`
 }
 
-export function writeHistoryScript(text: string): string {
-  const f = APP_PATHS.releases
+export function writeHistoryScript(text: string, paths: UnitPaths = SINGLE): string {
+  const f = paths.history
   return `set -e; mkdir -p "$(dirname ${f})"; printf %s ${shq(b64(text))} | base64 -d > ${f}.tmp; mv ${f}.tmp ${f}`
 }
 

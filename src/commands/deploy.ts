@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
@@ -26,7 +26,13 @@ Exit status: 0 deployed (or already current), 1 a node or the image failed, 2 ba
     {description: 'A named version from a build context.', command: '<%= config.bin %> deploy --build ./app --version v2 --yes'},
     {description: 'A `docker save` archive.', command: '<%= config.bin %> deploy --archive shop.tar --version v3 --yes'},
     {description: 'A tag already in the registry, JSON result for CI.', command: '<%= config.bin %> deploy --version v2 --yes --json'},
+    {description: 'A site of `sites:` (docs/SITES.md), to its preprod environment.', command: '<%= config.bin %> deploy shop --env preprod --build . --yes'},
+    {description: 'A given tag on the debug environment (untouched by promotions).', command: '<%= config.bin %> deploy shop --env debug --version v1.4.2 --yes'},
   ]
+
+  static override args = {
+    site: Args.string({description: 'The site to deploy (a key of `sites:`); without one, the inventory\'s `app`.', required: false}),
+  }
 
   static override enableJsonFlag = true
 
@@ -34,11 +40,12 @@ Exit status: 0 deployed (or already current), 1 a node or the image failed, 2 ba
     version: Flags.string({char: 'v', description: 'The release version (the image tag). Default: the git commit of --build DIR, else a timestamp.'}),
     build: Flags.string({description: 'Build this directory (it holds a Dockerfile) with Docker on the bastion; no Docker needed here.', exclusive: ['archive']}),
     archive: Flags.string({description: 'Load this `docker save` archive on the bastion and deploy it.', exclusive: ['build']}),
+    env: Flags.string({char: 'e', description: 'The site\'s environment (default: prod).'}),
     yes: Flags.boolean({char: 'y', description: 'Deploy without asking for confirmation.', default: false, env: 'INFRA_YES'}),
   }
 
   async run(): Promise<DeployResult> {
-    const {flags} = await this.parse(Deploy)
+    const {args, flags} = await this.parse(Deploy)
     const [{loadInventory}, {runDeploy, DeployFailure}, {renderDeployResult, renderFailedNodes}, {progressMode}] = await Promise.all([
       import('../inventory/load.js'),
       import('../tasks/deploy/index.js'),
@@ -51,10 +58,10 @@ Exit status: 0 deployed (or already current), 1 a node or the image failed, 2 ba
       if (!interactive) throw new UsageError('--yes is required to deploy without a terminal', {hint: 'Run `infra deploy ... --yes`.'})
       const {confirm} = await import('@inquirer/prompts')
       const what = flags.build ? `a build of ${flags.build}` : flags.archive ? flags.archive : `version ${flags.version ?? '?'}`
-      if (!(await confirm({message: `Deploy ${what} to every web node?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
+      if (!(await confirm({message: `Deploy ${what} to ${args.site ? `${args.site} (${flags.env ?? 'prod'})` : 'every web node'}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
     }
     try {
-      const result = await runDeploy(loaded, {version: flags.version, build: flags.build, archive: flags.archive, progress: progressMode(this.jsonEnabled())})
+      const result = await runDeploy(loaded, {site: args.site, environment: flags.env, version: flags.version, build: flags.build, archive: flags.archive, progress: progressMode(this.jsonEnabled())})
       if (!this.jsonEnabled()) process.stdout.write(renderDeployResult(result) + '\n')
       return result
     } catch (error) {

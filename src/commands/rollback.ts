@@ -15,15 +15,19 @@ Exit status: 0 rolled back, 1 a node failed (it keeps what it ran), 2 no such re
   static override examples = [
     {description: 'Back to the previous release.', command: '<%= config.bin %> rollback --yes'},
     {description: 'To a given release of `infra releases`.', command: '<%= config.bin %> rollback v1 --yes'},
+    {description: 'A site\'s production (docs/SITES.md).', command: '<%= config.bin %> rollback shop --yes'},
+    {description: 'A site\'s environment, to a given release.', command: '<%= config.bin %> rollback shop v3 --env preprod --yes'},
   ]
 
   static override enableJsonFlag = true
 
   static override args = {
+    target: Args.string({description: 'A site (a key of `sites:`), or, for the single app, the release.', required: false}),
     release: Args.string({description: 'The release (ID or version) to go back to; default: the previous one.', required: false}),
   }
 
   static override flags = {
+    env: Flags.string({char: 'e', description: 'The site\'s environment (default: prod).'}),
     yes: Flags.boolean({char: 'y', description: 'Roll back without asking for confirmation.', default: false, env: 'INFRA_YES'}),
   }
 
@@ -36,13 +40,18 @@ Exit status: 0 rolled back, 1 a node failed (it keeps what it ran), 2 no such re
       import('../ui/tasks.js'),
     ])
     const loaded = await loadInventory(flags.config)
+    // `infra rollback SITE [RELEASE]`, or `infra rollback [RELEASE]` for the single app.
+    const isSite = args.target !== undefined && Object.hasOwn(loaded.inventory.sites ?? {}, args.target)
+    const site = isSite ? args.target : undefined
+    const release = isSite ? args.release : (args.target ?? args.release)
+    if (!isSite && args.release !== undefined) throw new UsageError(`there is no site ${JSON.stringify(args.target)}`, {hint: 'See `infra sites`.'})
     if (!flags.yes) {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
       if (!interactive) throw new UsageError('--yes is required to roll back without a terminal', {hint: 'Run `infra rollback --yes`.'})
       const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Roll back to ${args.release ?? 'the previous release'}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
+      if (!(await confirm({message: `Roll back ${site ?? 'the app'} to ${release ?? 'the previous release'}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
     }
-    const result = await runRollback(loaded, {to: args.release, progress: progressMode(this.jsonEnabled())})
+    const result = await runRollback(loaded, {to: release, site, environment: flags.env, progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) process.stdout.write(renderDeployResult(result) + '\n')
     return result
   }

@@ -11,3 +11,5 @@ export const HAPROXY_STATS_PORT = 8404
  * on one, the next one starts on the other, and nginx switches between them.
  */
 export const APP_SLOT_PORTS = [9201, 9202] as const
+/** On web nodes: the loopback range the sites' deploy units take their two slots from (infra-app -u). */
+export const UNIT_SLOT_RANGE = [9300, 9899] as const

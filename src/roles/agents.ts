@@ -11,6 +11,7 @@ import {findEntries, hostPattern, parseKnownHosts} from '../ssh/known-hosts.js'
 import {identityOf} from '../ssh/pins.js'
 import {MANAGED, pathsOf, type RenderContext, renderTemplate} from './common.js'
 import {edgePaths} from './edge.js'
+import {agentBackends} from './sites.js'
 import {shellWord} from '../host/quote.js'
 import {AGENT_PATHS, APP_PATHS} from '../host/paths.js'
 
@@ -79,6 +80,8 @@ export function renderAgentsLib(ctx: AgentsContext): string {
       healthPath: shellWord(config.healthPath),
       domain: shellWord(inv.domain.toLowerCase()),
       adminSocket: shellWord(pathsOf(ctx).haproxyAdminSocket),
+      // web, then each site's backends (src/roles/sites.ts): hap_set drives a node in all of them.
+      backends: shellWord(agentBackends(inv).join(' ')),
       healEvery: seconds(config.ms.healingEvery),
       healAttempts: inv.healing.attempts,
       cpuPercent: Math.round(inv.scaling.cpuPercent),
@@ -114,7 +117,7 @@ export function renderPolicy(ctx: RenderContext): string {
 export function renderNodeAgent(ctx: RenderContext): string {
   return renderTemplate(
     'agents/node-agent.sh.hbs',
-    {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`, app: ctx.inventory.app !== undefined, appScript: APP_PATHS.script},
+    {managed: MANAGED, service: WEB_SERVICE, agentKeysFile: `${AGENT_PATHS.agentKeysDir}/root`, app: ctx.inventory.app !== undefined, appScript: APP_PATHS.script, units: Object.keys(ctx.inventory.sites ?? {}).length > 0, unitsScript: APP_PATHS.script},
     ctx.templateOverridesDir,
   )
 }

@@ -10,15 +10,16 @@
  */
 import {configOf} from '../inventory/config.js'
 import type {HostSpec} from '../inventory/schema.js'
-import {APP_PATHS} from '../host/paths.js'
-import {APP_SLOT_PORTS} from '../host/ports.js'
+import {APP_PATHS, NGINX_UNITS_DIR, UNITS_DIR} from '../host/paths.js'
+import {APP_SLOT_PORTS, UNIT_SLOT_RANGE} from '../host/ports.js'
+import {hasApps} from '../inventory/units.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {ConfigError} from '../lib/errors.js'
 import {MANAGED, type RenderContext, renderTemplate} from './common.js'
 
 /** Does this host run Docker (every host of an inventory with an app)? */
 export function runsApp(ctx: RenderContext): boolean {
-  return ctx.inventory.app !== undefined
+  return hasApps(ctx.inventory)
 }
 
 function pki(ctx: RenderContext): NonNullable<RenderContext['fleet']> {
@@ -56,7 +57,11 @@ export function appWebFiles(ctx: RenderContext): DesiredFile[] {
       upstream: APP_PATHS.upstream,
       slotA: APP_SLOT_PORTS[0],
       slotB: APP_SLOT_PORTS[1],
-      containerPort: inv.app!.port,
+      containerPort: inv.app?.port ?? 8080,
+      unitsDir: UNITS_DIR,
+      nginxUnitsDir: NGINX_UNITS_DIR,
+      unitSlotFirst: UNIT_SLOT_RANGE[0],
+      unitSlotLast: UNIT_SLOT_RANGE[1],
       timeoutSeconds: Math.ceil(configOf(inv).ms.deployTimeout / 1000),
       intervalSeconds: Math.max(1, Math.round(configOf(inv).ms.appHealthInterval / 1000)),
     },

@@ -11,6 +11,10 @@ import {edgeFiles, edgeServices, edgeTemplateData} from './edge.js'
 import {agentBastionFiles, agentBastionServices} from './agents.js'
 import {shellWord} from '../host/quote.js'
 import {HAPROXY_STATS_PORT} from '../host/ports.js'
+import {checkOverride, checkSize, ERROR_PAGES, rawResponse} from './error-pages.js'
+import {type PoolData, poolServers, siteBastionFiles, sitesTemplateData} from './sites.js'
+
+export {ERROR_PAGE_MAX_BYTES, ERROR_PAGES, HAPROXY_ERRORFILE_CODES} from './error-pages.js'
 
 /** Mozilla "intermediate" TLS settings, guideline 6.0 (without X25519MLKEM768: fatal with OpenSSL 3.0). */
 export const MOZILLA_INTERMEDIATE = {
@@ -32,50 +36,8 @@ export const HSTS = 'max-age=63072000; includeSubDomains'
 export const SSH_RATE = '60/minute'
 export const SSH_BURST = 30
 
-/** The error pages HAProxy serves from our files, and their wording. */
-export const ERROR_PAGES: Record<number, {reason: string; title: string; message: string}> = {
-  400: {reason: 'Bad Request', title: 'Bad request', message: 'Your browser sent a request this server could not understand.'},
-  403: {reason: 'Forbidden', title: 'Forbidden', message: 'You are not allowed to access this page.'},
-  408: {reason: 'Request Timeout', title: 'Request timed out', message: 'Your browser did not send a complete request in time. Please try again.'},
-  429: {reason: 'Too Many Requests', title: 'Too many requests', message: 'You sent too many requests in a short time. Please wait a moment and try again.'},
-  500: {reason: 'Internal Server Error', title: 'Something went wrong', message: 'The server met an unexpected error. Please try again later.'},
-  502: {reason: 'Bad Gateway', title: 'Bad gateway', message: 'The site received an invalid answer from its servers. Please try again in a moment.'},
-  503: {reason: 'Service Unavailable', title: 'Service unavailable', message: 'No server is available to answer right now. Please try again in a moment.'},
-  504: {reason: 'Gateway Timeout', title: 'Gateway timeout', message: 'The site did not answer in time. Please try again in a moment.'},
-}
-
-/** Codes HAProxy 2.6 accepts in `errorfile` (an override may add one of these beyond ours). */
-export const HAPROXY_ERRORFILE_CODES = [200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504] as const
-
-/** HAProxy reads an error file into one buffer (16 KB, minus room for rewrites). */
-export const ERROR_PAGE_MAX_BYTES = 15 * 1024
-
-const REASONS: Record<number, string> = {
-  200: 'OK',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  407: 'Proxy Authentication Required',
-  410: 'Gone',
-  413: 'Payload Too Large',
-  425: 'Too Early',
-  501: 'Not Implemented',
-  ...Object.fromEntries(Object.entries(ERROR_PAGES).map(([c, p]) => [c, p.reason])),
-}
-
 function overrideName(code: number): string {
   return `errors/${code}.http`
-}
-
-function rawResponse(code: number, body: string): string {
-  const head = [
-    `HTTP/1.1 ${code} ${REASONS[code] ?? 'Error'}`,
-    'Content-Type: text/html; charset=utf-8',
-    `Content-Length: ${Buffer.byteLength(body, 'utf8')}`,
-    'Cache-Control: no-cache',
-    'Connection: close',
-  ]
-  return head.join('\r\n') + '\r\n\r\n' + body
 }
 
 /**
@@ -85,44 +47,11 @@ function rawResponse(code: number, body: string): string {
  */
 export function renderErrorPage(ctx: RenderContext, code: number): string {
   const override = ctx.errorPageOverrides?.[code]
-  let page: string
-  if (override === undefined) {
-    const info = ERROR_PAGES[code]
-    if (!info) throw new Error(`no built-in error page for ${code}`)
-    const body = renderTemplate('errors/page.html.hbs', {code, ...info, domain: ctx.inventory.domain}, ctx.templateOverridesDir)
-    page = rawResponse(code, body)
-  } else {
-    page = checkOverride(code, override)
-  }
-  if (Buffer.byteLength(page, 'utf8') > ERROR_PAGE_MAX_BYTES) {
-    throw new ConfigError(`${overrideName(code)}: the error page is ${Buffer.byteLength(page, 'utf8')} bytes; HAProxy takes at most ${ERROR_PAGE_MAX_BYTES}`, {
-      hint: 'Make the page smaller (inline less CSS, link images instead of embedding them).',
-    })
-  }
-  return page
-}
-
-function checkOverride(code: number, text: string): string {
-  const name = overrideName(code)
-  if (!(HAPROXY_ERRORFILE_CODES as readonly number[]).includes(code)) {
-    throw new ConfigError(`${name}: HAProxy has no error page for status ${code}`, {
-      hint: `Use one of ${HAPROXY_ERRORFILE_CODES.join(', ')}, or remove the file.`,
-    })
-  }
-  const trimmed = text.replace(/^\uFEFF/, '')
-  if (/^\s*</.test(trimmed)) return rawResponse(code, trimmed)
-  const status = /^HTTP\/1\.[01] (\d{3})(?: [^\r\n]*)?\r?\n/.exec(trimmed)
-  if (!status) {
-    throw new ConfigError(`${name}: the first line is not an HTTP status line`, {
-      hint: `Start the file with "HTTP/1.1 ${code} ${REASONS[code] ?? 'Error'}", headers and a blank line, or put only an HTML document in it.`,
-    })
-  }
-  if (!/\r?\n\r?\n/.test(trimmed)) {
-    throw new ConfigError(`${name}: no blank line between the headers and the body`, {
-      hint: 'A raw HTTP response is: the status line, header lines, an empty line, then the body.',
-    })
-  }
-  return trimmed
+  if (override !== undefined) return checkSize(checkOverride(code, override, overrideName(code)), overrideName(code))
+  const info = ERROR_PAGES[code]
+  if (!info) throw new Error(`no built-in error page for ${code}`)
+  const body = renderTemplate('errors/page.html.hbs', {code, ...info, domain: ctx.inventory.domain}, ctx.templateOverridesDir)
+  return checkSize(rawResponse(code, body), overrideName(code))
 }
 
 /** Codes with an error page: ours plus any the user added. */
@@ -178,7 +107,11 @@ export function renderHaproxyConfig(ctx: RenderContext): string {
         rise: hc.rise,
         errorLimit: 10,
       },
-      servers: inv.web.nodes.map((n) => ({name: n.name, address: n.address, port: inv.web.port, standby: n.standby})),
+      servers: poolServers(inv),
+      // backend web (the template's `pool` section, which each site's backend shares).
+      webPool: {name: 'web', healthPath: config.healthPath, hostHeader: domain, servers: poolServers(inv), errors: '', errorCodes: [], explain: true} satisfies PoolData,
+      // Sites (src/roles/sites.ts): SNI certificates, routing by host name, their backends; false without sites.
+      sites: sitesTemplateData(ctx),
       statsPort: HAPROXY_STATS_PORT,
       // Each host's node exporter, published at /nodes/<host>/metrics (configOf(...).metricsTargets).
       nodeMetrics: config.metricsTargets.map((t) => ({backend: `metrics_${t.name}`, path: t.path, server: t.name, address: t.address})),
@@ -253,6 +186,8 @@ export function bastionFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] 
       notify: [{service: 'haproxy', action: 'reload'}],
     },
     ...errorPages,
+    // Each site's PEM, the crt-list naming them, each site's error pages: before haproxy.cfg, which names them.
+    ...siteBastionFiles(ctx),
     // The ban list, its script and prune timer: before haproxy.cfg, which names the list (-f).
     ...edgeFiles(ctx),
     {

@@ -34,6 +34,10 @@ export interface RenderContext {
   fleet?: Pick<FleetPki, 'caCertPem' | 'certPem' | 'keyPem' | 'htpasswd' | 'dockerAuth'>
   /** SMTP password for alert e-mails (from the environment variable alerts.smtp.passwordEnv). Secret. */
   smtpPassword?: string
+  /** Each site's PEM (certificate + private key) for HAProxy, by site name (`tls/<site domain>.crt|.key`), already read by the caller. Secret. */
+  siteCerts?: Record<string, string>
+  /** Each site's error pages, by site name and status code (the files `sites.<name>.errorPages` names), already read by the caller. */
+  siteErrorPages?: Record<string, Record<number, string>>
 }
 
 export function pathsOf(ctx: RenderContext): HostPaths {

@@ -4,12 +4,14 @@
  * src/plan compares it with the host's facts and applies the difference.
  */
 import type {HostSpec} from '../inventory/schema.js'
+import {hasApps} from '../inventory/units.js'
 import type {HostDesiredState} from '../plan/types.js'
 import {appBastionFiles, appServices, appWebFiles} from './app.js'
 import {bastionFiles, bastionServices, renderBastionNftables} from './bastion.js'
 import {commonFiles, commonServices, type RenderContext} from './common.js'
 import {metricsFiles, metricsServices} from './metrics.js'
 import {packagesFor} from './packages.js'
+import {previewBastionFiles} from './previews.js'
 import {renderWebNftables, webAbsent, webFiles, webServices} from './web.js'
 
 export {
@@ -35,7 +37,7 @@ export function renderNftables(ctx: RenderContext, host: HostSpec): string {
 export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredState {
   const known = host.role === 'bastion' ? ctx.inventory.bastion.name === host.name : ctx.inventory.web.nodes.some((n) => n.name === host.name)
   if (!known) throw new Error(`host ${host.name} (${host.role}) is not in the inventory`)
-  const app = host.role === 'bastion' ? appBastionFiles(ctx, host) : appWebFiles(ctx)
+  const app = host.role === 'bastion' ? [...appBastionFiles(ctx, host), ...previewBastionFiles(ctx)] : appWebFiles(ctx)
   // Docker's files come before nginx's site, which includes the app's upstream file.
   const roleFiles = host.role === 'bastion' ? bastionFiles(ctx, host) : webFiles(ctx, host)
   const files = [...commonFiles(ctx, host), ...metricsFiles(ctx, host), ...(host.role === 'bastion' ? [...roleFiles, ...app] : [...app, ...roleFiles])]
@@ -45,7 +47,7 @@ export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredSta
     ...appServices(ctx, host),
     ...(host.role === 'bastion' ? bastionServices() : webServices(ctx, host)),
   ]
-  const state: HostDesiredState = {host, packages: packagesFor(host.role, ctx.inventory.app !== undefined), files, services}
+  const state: HostDesiredState = {host, packages: packagesFor(host.role, hasApps(ctx.inventory)), files, services}
   if (host.role === 'web') state.absent = webAbsent(ctx)
   return state
 }

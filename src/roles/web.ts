@@ -8,7 +8,7 @@ import type {DesiredFile, DesiredService} from '../plan/types.js'
 import {agentWebFiles} from './agents.js'
 import {MANAGED, nftablesFile, pathsOf, type RenderContext, renderTemplate, webNodeOf} from './common.js'
 import {shellWord} from '../host/quote.js'
-import {APP_PATHS, type HostPaths} from '../host/paths.js'
+import {APP_PATHS, type HostPaths, NGINX_LISTEN_FILE, NGINX_UNITS_DIR} from '../host/paths.js'
 import {APP_SLOT_PORTS, NODE_EXPORTER_PORT} from '../host/ports.js'
 
 export function renderWebNftables(ctx: RenderContext, host: HostSpec): string {
@@ -45,6 +45,9 @@ export function renderNginx(ctx: RenderContext, host: HostSpec): string {
       upstreamFile: APP_PATHS.upstream,
       proxyTarget: inv.app ? 'http://infra_app' : `http://127.0.0.1:${inv.web.appPort ?? 0}`,
       healthPath: configOf(inv).healthPath,
+      units: Object.keys(inv.sites ?? {}).length > 0,
+      unitsConf: `${NGINX_UNITS_DIR}/*.conf`,
+      upgradeMap: inv.app !== undefined || inv.web.appPort !== undefined || Object.keys(inv.sites ?? {}).length > 0,
       webRoot: p.webRoot,
       logDir: p.nginxLogDir,
     },
@@ -94,6 +97,11 @@ export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
   ]
   if (ctx.inventory.web.appPort === undefined && ctx.inventory.app === undefined) {
     files.push({path: `${p.webRoot}/index.html`, content: renderIndexPage(ctx, host), mode: 0o644, owner: 'root', group: 'root'})
+  }
+  if (Object.keys(ctx.inventory.sites ?? {}).length > 0) {
+    // The sites' server blocks (written by deploy) listen where the default server does.
+    const node = webNodeOf(ctx.inventory, host)
+    files.push({path: NGINX_LISTEN_FILE, content: `# ${MANAGED}\nlisten ${node.address}:${ctx.inventory.web.port};\n`, mode: 0o644, owner: 'root', group: 'root', notify: [{service: 'nginx', action: 'reload'}]})
   }
   // The node agent and the bastion agents' restricted key (src/roles/agents.ts).
   files.push(...agentWebFiles(ctx, host))

@@ -200,7 +200,8 @@ describe.each(Object.entries(APP_INVENTORIES))('with an app: %s', (_name, input)
     expect(s).toContain(`STATE=${APP_PATHS.stateDir}\n`)
     expect(s).toContain(`UPSTREAM=${APP_PATHS.upstream}\n`)
     expect(s).toContain('SLOTS="9201 9202"\n')
-    expect(s).toContain(`-p "127.0.0.1:$slot:${inv.app!.port}"`)
+    expect(s).toContain(`port=$(cat "$REL/$id.port" 2>/dev/null || echo ${inv.app!.port})`)
+    expect(s).toContain(`-p "127.0.0.1:$slot:$port"`)
     expect(s).toContain(`TIMEOUT=\${INFRA_APP_TIMEOUT:-${Math.ceil(ms.deployTimeout / 1000)} }`)
     expect(s).toContain(`INTERVAL=\${INFRA_APP_INTERVAL:-${Math.max(1, Math.round(ms.appHealthInterval / 1000))} }`)
     // Docker's own {{...}} formats survive the template (escaped there); nothing of the template is left.
@@ -306,7 +307,7 @@ describe('infra-app on a node with no release yet (run for real, its state folde
     expect(infraApp('pull', 'v2')).toMatchObject({code: 3, stderr: expect.stringContaining('release v2 is not on this node')})
     expect(infraApp('logs', '../etc/passwd')).toMatchObject({code: 2, stderr: expect.stringContaining('infra-app: not a release id: ../etc/passwd')})
     expect(infraApp('pull', "v2'; reboot")).toMatchObject({code: 2, stderr: expect.stringContaining('not a release id')})
-    expect(infraApp('launch')).toMatchObject({code: 2, stderr: expect.stringContaining('usage: infra-app pull|start|switch')})
+    expect(infraApp('launch')).toMatchObject({code: 2, stderr: expect.stringContaining('usage: infra-app [-u UNIT] pull|start|switch')})
   })
 
   // BUG (reported, not fixed here): die() prints "$*", its exit status included, so every message

@@ -126,7 +126,7 @@ const CASES: [title: string, text: string, errors: string[]][] = [
     'infra.yaml:10:3 web.colour: unknown key (valid keys in web: port, appPort, healthCheck, timeout, nodes)',
   ]],
   ['key at the wrong level', edit('  port: 22\n', '  port: 22\nnodes: []\n'), [
-    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth, app, deploy, registry',
+    'infra.yaml:6:1 nodes: unknown key here ("nodes" belongs under web); valid keys here: domain, aliases, ssh, bastion, web, scaling, healing, tls, alerts, limits, cors, auth, app, deploy, registry, sites',
   ]],
   ['public web node address', edit('10.10.0.12', '203.0.113.7'), [
     'infra.yaml:14:16 web.nodes[1].address: "203.0.113.7" is a public address; web nodes must be on the private network',

@@ -11,7 +11,7 @@ import type {HostConnection} from '../../ssh/connection.js'
 import {archiveStream, tarStream} from './inputs.js'
 
 export interface ResolvedImage {
-  source: 'build' | 'archive' | 'registry'
+  source: 'build' | 'archive' | 'registry' | 'promote'
   /** What nodes pull and run: `repo@sha256:…`, or `repo:tag` when the digest is not known. */
   ref: string
   digest: string | null

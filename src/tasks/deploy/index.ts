@@ -4,7 +4,8 @@
  * standby nodes → record the release → prune. One SSH connection per host for the whole run.
  */
 import {envFileText} from '../../app/commands.js'
-import {defaultVersion, type ReleaseHistory, rollbackTarget} from '../../app/release.js'
+import {currentRelease, defaultVersion, type ReleaseHistory, rollbackTarget} from '../../app/release.js'
+import {resolveTarget} from './target.js'
 import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, HostError, UsageError} from '../../lib/errors.js'
 import {type ProgressMode, runSteps} from '../../ui/tasks.js'
@@ -14,7 +15,9 @@ import {closeAll, type Ctx, type DeployOptions, type DeployResult, newCtx, openS
 
 export {DeployFailure, type DeployOptions, type DeployResult} from './steps.js'
 
-export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {}): Promise<DeployResult> {
+export async function runDeploy(all: LoadedInventory, opts: DeployOptions = {}): Promise<DeployResult> {
+  const target = opts.target ?? resolveTarget(all, opts.site, opts.environment)
+  const loaded = target.loaded
   const {spec, app} = requireApp(loaded)
   if (opts.build && opts.archive) throw new UsageError('--build and --archive cannot be used together', {hint: 'Build from a directory, or load an archive.'})
   if (!opts.build && !opts.archive && !opts.version) {
@@ -38,7 +41,7 @@ export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {
   const commit = buildDir ? await gitCommit(buildDir) : null
   const version = opts.version ?? defaultVersion(commit)
   const env = envFileText(loaded.inventory, secrets)
-  const ctx = newCtx()
+  const ctx = newCtx(target.unit)
   try {
     await runSteps(
       ctx,
@@ -56,9 +59,11 @@ export async function runDeploy(loaded: LoadedInventory, opts: DeployOptions = {
 }
 
 /** `infra rollback [ID]`: the same rolling switch to a release whose containers are still on the nodes. */
-export async function runRollback(loaded: LoadedInventory, opts: {to?: string; progress?: ProgressMode} = {}): Promise<DeployResult> {
+export async function runRollback(all: LoadedInventory, opts: {to?: string; site?: string; environment?: string; progress?: ProgressMode} = {}): Promise<DeployResult> {
+  const target = resolveTarget(all, opts.site, opts.environment)
+  const loaded = target.loaded
   requireApp(loaded)
-  const ctx = newCtx()
+  const ctx = newCtx(target.unit)
   try {
     await runSteps(
       ctx,
@@ -75,7 +80,7 @@ export async function runRollback(loaded: LoadedInventory, opts: {to?: string; p
             const missing: string[] = []
             await Promise.all(
               c.nodes.map(async (n) => {
-                const r = await n.conn.exec(`test -r /var/lib/infra/app/releases/${c.release!.id}.run`, {timeoutMs: 10_000})
+                const r = await n.conn.exec(`test -r ${c.unit.paths.releasesDir}/${c.release!.id}.run`, {timeoutMs: 10_000})
                 if (r.code !== 0) missing.push(n.name)
               }),
             )
@@ -97,8 +102,49 @@ export async function runRollback(loaded: LoadedInventory, opts: {to?: string; p
 }
 
 /** `infra releases`: the history on the bastion. */
-export async function listReleases(loaded: LoadedInventory): Promise<ReleaseHistory> {
-  requireApp(loaded)
+export async function listReleases(all: LoadedInventory, opts: {site?: string; environment?: string} = {}): Promise<ReleaseHistory> {
+  const target = resolveTarget(all, opts.site, opts.environment)
+  requireApp(target.loaded)
   const {onBastion} = await import('../bastion.js')
-  return onBastion(loaded, (conn) => readHistory(conn))
+  return onBastion(target.loaded, (conn) => readHistory(conn, target.unit.paths))
+}
+
+/**
+ * `infra promote SITE FROM TO`: deploys to TO exactly the image (by digest) FROM runs, with TO's
+ * own configuration (values, secrets, nodes), without building. The release keeps FROM's version.
+ */
+export async function runPromote(all: LoadedInventory, site: string, from: string, to: string, opts: {progress?: ProgressMode; env?: NodeJS.ProcessEnv} = {}): Promise<DeployResult & {from: string}> {
+  if (from === to) throw new UsageError(`promote from ${from} to itself`, {hint: `e.g. \`infra promote ${site} preprod prod\`.`})
+  const source = resolveTarget(all, site, from)
+  const target = resolveTarget(all, site, to)
+  const loaded = target.loaded
+  const {spec, app} = requireApp(loaded)
+  const secrets = await readSecrets(loaded, opts.env)
+  const login = readRegistryLogin(loaded, opts.env)
+  const env = envFileText(loaded.inventory, secrets)
+  const ctx = newCtx(target.unit)
+  try {
+    await runSteps(
+      ctx,
+      [
+        ...openSteps(loaded, () => `promote ${site} ${from} → ${to}`),
+        {
+          title: `The release ${from} runs`,
+          run: async (c: Ctx) => {
+            const h = await readHistory(c.bastion!, source.unit.paths)
+            const cur = currentRelease(h)
+            if (!cur) throw new UsageError(`${source.unit.label} has no current release to promote`, {hint: `Deploy it first: \`infra deploy ${site} --env ${from} --build DIR\`.`})
+            if (!cur.digest) throw new UsageError(`${source.unit.label} runs ${cur.image}, whose digest is unknown (an outside registry's tag); promote needs a digest`, {hint: `Deploy the same tag instead: \`infra deploy ${site} --env ${to} --version ${cur.version}\`.`})
+            c.promoted = cur
+          },
+        },
+        ...deploySteps(loaded, {spec, app, version: '(promoted)', commit: null, env, login}),
+        ...rollSteps(loaded, 'deploy'),
+      ],
+      opts.progress,
+    )
+  } finally {
+    await closeAll(ctx)
+  }
+  return {...resultOf(ctx, 'deploy'), from}
 }

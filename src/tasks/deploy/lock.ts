@@ -1,7 +1,7 @@
 /** The deploy lock on the bastion: one deploy or rollback at a time, whoever runs it. */
 import {type LockInfo, lockScript, unlockScript} from '../../app/commands.js'
 import {factLines, unb64} from '../../host/facts.js'
-import {APP_PATHS} from '../../host/paths.js'
+import {type UnitPaths, unitPaths} from '../../host/paths.js'
 import {HostError} from '../../lib/errors.js'
 import type {HostConnection} from '../../ssh/connection.js'
 import {holderIsGone, holderName, newRunId} from '../provision/lock.js'
@@ -22,10 +22,10 @@ export function isStale(held: LockInfo, staleMs: number, nowSec = Math.floor(Dat
 }
 
 /** Takes the lock or throws (exit 1) naming who holds it and since when. */
-export async function acquireDeployLock(conn: HostConnection, what: string, staleMs: number): Promise<HeldLock> {
+export async function acquireDeployLock(conn: HostConnection, what: string, staleMs: number, paths: UnitPaths = unitPaths()): Promise<HeldLock> {
   const info: LockInfo = {holder: holderName(), run: newRunId(), since: Math.floor(Date.now() / 1000), what}
   const attempt = async (takeOver?: string) => {
-    const r = await conn.exec('bash -s', {stdin: lockScript(info, takeOver), timeoutMs: 15_000})
+    const r = await conn.exec('bash -s', {stdin: lockScript(info, takeOver, paths), timeoutMs: 15_000})
     const line = factLines(r.stdout)[0]
     if (line?.tag === '@@locked') return undefined
     if (line?.tag === '@@held') {
@@ -47,12 +47,12 @@ export async function acquireDeployLock(conn: HostConnection, what: string, stal
     conn.host.name,
     `another deploy is in progress: ${held.what} by ${held.holder} since ${iso(held.since)}; nothing was changed`,
     {
-      hint: `Wait for it to finish. If it died, its lock is taken over after deploy.lockStale, or remove it: infra exec ${conn.host.name} -- rm ${APP_PATHS.deployLock}`,
+      hint: `Wait for it to finish. If it died, its lock is taken over after deploy.lockStale, or remove it: infra exec ${conn.host.name} -- rm ${paths.deployLock}`,
       code: 'EDEPLOYLOCKED',
     },
   )
 }
 
-export async function releaseDeployLock(conn: HostConnection, run: string): Promise<void> {
-  await conn.exec('bash -s', {stdin: unlockScript(run), timeoutMs: 15_000}).catch(() => undefined)
+export async function releaseDeployLock(conn: HostConnection, run: string, paths: UnitPaths = unitPaths()): Promise<void> {
+  await conn.exec('bash -s', {stdin: unlockScript(run, paths), timeoutMs: 15_000}).catch(() => undefined)
 }

@@ -1,5 +1,6 @@
 /** The steps only a deploy has: the image (build, archive or registry), the pull on every node, the release command. */
 import {loginCommand, releaseCommand, releaseFiles, stageReleaseScript} from '../../app/commands.js'
+import {unitNginxConf} from '../../app/unit-nginx.js'
 import {configDigest, currentRelease, newReleaseId, recordFailure, sameRelease} from '../../app/release.js'
 import type {AppConfig} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
@@ -28,16 +29,20 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
   const {spec, app, buildDir, archive, version, commit, env, login} = inputs
   return [
     {
-      title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : `Image ${app.repository}:${version}`,
+      title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : version === '(promoted)' ? 'The promoted image' : `Image ${app.repository}:${version}`,
       run: async (c: Ctx) => {
-        c.image = buildDir
-          ? await buildImage(c.bastion!, app, buildDir, version)
-          : archive
-            ? await loadArchive(c.bastion!, app, archive, version)
-            : await existingImage(c.bastion!, app, version)
-        const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath)
+        const p = c.promoted
+        c.image = p
+          ? {source: 'promote', ref: p.image, digest: p.digest, tag: `${app.repository}:${p.version}`}
+          : buildDir
+            ? await buildImage(c.bastion!, app, buildDir, version)
+            : archive
+              ? await loadArchive(c.bastion!, app, archive, version)
+              : await existingImage(c.bastion!, app, version)
+        const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath, c.unit)
         const digest = configDigest(files)
-        const same = sameRelease(c.history, version, c.image.ref, digest)
+        const ver = p?.version ?? version
+        const same = sameRelease(c.history, ver, c.image.ref, digest)
         const current = currentRelease(c.history)
         const onAll = (id: string) => c.nodes.every((n) => (n.standby && !n.running ? n.current === id : n.running && n.current === id))
         if (same && same.id === current?.id && onAll(same.id)) {
@@ -45,7 +50,7 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
           c.release = same
           return
         }
-        c.release = same ?? {id: newReleaseId(c.history, version), version, image: c.image.ref, digest: c.image.digest, configDigest: digest, at: new Date().toISOString(), by: operator(), commit, state: 'current'}
+        c.release = same ?? {id: newReleaseId(c.history, ver), version: ver, image: c.image.ref, digest: c.image.digest, configDigest: digest, at: new Date().toISOString(), by: operator(), commit: p?.commit ?? commit, state: 'current'}
         c.release = {...c.release, at: new Date().toISOString(), by: operator()}
         c.env = env
       },
@@ -55,7 +60,8 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
       enabled: (c: Ctx) => !c.unchanged,
       hosts: (c: Ctx) => c.nodes.map((n) => n.name),
       run: async (c: Ctx, update: HostUpdate) => {
-        const files = releaseFiles(loaded.inventory, c.image!.ref, c.env!, app.healthPath)
+        const files = releaseFiles(loaded.inventory, c.image!.ref, c.env!, app.healthPath, c.unit)
+        const nginxConf = c.unit.key !== undefined ? unitNginxConf(c.unit, app.healthPath) : undefined
         const failures: string[] = []
         await Promise.all(
           c.nodes.map(async (n) => {
@@ -70,7 +76,7 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
               }
             }
             update(n.name, 'pulling', c.image!.ref)
-            const r = await n.conn.exec('bash -s', {stdin: stageReleaseScript(c.release!.id, files, {pull: true, login: login !== undefined}), timeoutMs: 15 * 60_000})
+            const r = await n.conn.exec('bash -s', {stdin: stageReleaseScript(c.release!.id, files, {pull: true, login: login !== undefined, paths: c.unit.paths, nginxConf}), timeoutMs: 15 * 60_000})
             if (r.code === 0) update(n.name, 'done', r.stdout.trim().split('\n').at(-1))
             else {
               const why = (r.stderr || r.stdout).trim().replace(/^infra-app: /, '')
@@ -92,11 +98,11 @@ export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step
       enabled: (c: Ctx) => !c.unchanged && spec.release !== undefined,
       run: async (c: Ctx) => {
         const node = split(c.nodes).serving[0] ?? c.nodes[0]
-        const cmd = releaseCommand(c.release!.id, c.image!.ref, spec)
+        const cmd = releaseCommand(c.release!.id, c.image!.ref, spec, c.unit.paths, c.unit.network)
         const r = await node.conn.exec(cmd, {timeoutMs: 30 * 60_000})
         if (r.code !== 0) {
           const why = `the release command (${spec.release!.join(' ')}) failed on ${node.name} with exit ${r.code}`
-          await writeHistory(c.bastion!, recordFailure(c.history, c.release!, why))
+          await writeHistory(c.bastion!, recordFailure(c.history, c.release!, why), c.unit.paths)
           throw new HostError(node.name, `${why}; nothing was switched:\n  ${(r.stderr || r.stdout).trim().split('\n').slice(-10).join('\n  ')}`, {code: 'ERELEASECMD'})
         }
       },

@@ -3,7 +3,8 @@
  * one, wait until it is healthy, point nginx at it (graceful reload), drain and stop the old one.
  * A node is never without a ready container, so HAProxy never sees it fail (docs/DEPLOY.md).
  */
-import {appCommand} from '../../app/commands.js'
+import {unitCommand} from '../../app/commands.js'
+import {type UnitPaths, unitPaths} from '../../host/paths.js'
 import {HostError} from '../../lib/errors.js'
 import {mapLimit} from '../../lib/pool.js'
 import type {HostConnection} from '../../ssh/connection.js'
@@ -57,10 +58,15 @@ export interface RollOptions {
    */
   prestart?: boolean
   update: HostUpdate
+  /** The deploy unit's files (default: the single app). */
+  paths?: UnitPaths
 }
+
+const cmdOf = (paths: UnitPaths | undefined) => (verb: string, ...args: (string | number)[]) => unitCommand(paths ?? unitPaths(), verb, ...args)
 
 /** Starts `to` beside the current release on every node in parallel; a node that fails throws before anything switched. */
 async function prestart(nodes: NodeState[], to: string, opts: RollOptions): Promise<void> {
+  const appCommand = cmdOf(opts.paths)
   const env = `INFRA_APP_TIMEOUT=${Math.ceil(opts.timeoutMs / 1000)} INFRA_APP_INTERVAL=${opts.intervalSeconds}`
   const results = await Promise.all(
     nodes
@@ -80,6 +86,7 @@ async function prestart(nodes: NodeState[], to: string, opts: RollOptions): Prom
 /** Start `to` on the node and switch to it; resolves with the drain of the old release (run in the background). */
 async function switchNode(node: NodeState, to: string, opts: RollOptions): Promise<{drain?: Promise<void>}> {
   const {conn, name} = node
+  const appCommand = cmdOf(opts.paths)
   opts.update(name, opts.prestart ? `switching to ${to}` : `starting ${to}`)
   // This deploy's own timeout and probe interval (the inventory may have changed since provision
   // rendered infra-app); start and switch in one round trip (exit 90: the switch failed).
@@ -156,7 +163,8 @@ export async function switchBack(done: {node: NodeState; from: string | null}[],
 }
 
 /** Standby nodes (not serving): the release's container is created, not started, so the scaler and the healer start it. */
-export async function prepareStandby(nodes: NodeState[], to: string, update: HostUpdate): Promise<NodeOutcome[]> {
+export async function prepareStandby(nodes: NodeState[], to: string, update: HostUpdate, paths?: UnitPaths): Promise<NodeOutcome[]> {
+  const appCommand = cmdOf(paths)
   return Promise.all(
     nodes.map(async (node): Promise<NodeOutcome> => {
       const r = await run(node.conn, appCommand('create', to), 60_000)

@@ -4,7 +4,10 @@
  */
 import {hostname, userInfo} from 'node:os'
 
-import {appCommand, readHistoryCommand, registryGcScript, writeHistoryScript} from '../../app/commands.js'
+import {readHistoryCommand, registryGcScript, unitCommand, writeHistoryScript} from '../../app/commands.js'
+import {type UnitPaths, unitPaths} from '../../host/paths.js'
+import type {DeployUnit} from '../../inventory/units.js'
+import type {DeployTarget} from './target.js'
 import {beyondKeep, currentRelease, digestsToDelete, markPruned, parseAppStatus, parseHistory, promote, recordFailure, type Release, type ReleaseHistory, serializeHistory} from '../../app/release.js'
 import {configOf} from '../../inventory/config.js'
 import type {LoadedInventory} from '../../inventory/load.js'
@@ -19,6 +22,12 @@ import {acquireDeployLock, releaseDeployLock} from './lock.js'
 import {NodeFailure, type NodeOutcome, type NodeState, prepareStandby, rollNodes, switchBack} from './roll.js'
 
 export interface DeployOptions {
+  /** A site (default: the single app). */
+  site?: string
+  /** The site's environment (default: prod). */
+  environment?: string
+  /** A unit resolved by the caller (a preview): overrides site and environment. */
+  target?: DeployTarget
   version?: string
   build?: string
   archive?: string
@@ -56,6 +65,8 @@ export class DeployFailure extends HostError {
 }
 
 export interface Ctx {
+  /** What is deployed: the single app, a site's environment or a preview (its paths, nodes, backend). */
+  unit: DeployUnit
   started: number
   warnings: string[]
   fleet?: Fleet
@@ -64,6 +75,8 @@ export interface Ctx {
   history: ReleaseHistory
   nodes: NodeState[]
   release?: Release
+  /** promote: the source environment's current release, whose image (by digest) is deployed. */
+  promoted?: Release
   image?: ResolvedImage
   env?: string
   previous: string | null
@@ -92,25 +105,25 @@ export function requireApp(loaded: LoadedInventory) {
   return {spec: loaded.inventory.app, app}
 }
 
-export async function readHistory(conn: HostConnection): Promise<ReleaseHistory> {
-  const r = await conn.exec(readHistoryCommand(), {timeoutMs: 15_000})
+export async function readHistory(conn: HostConnection, paths: UnitPaths = unitPaths()): Promise<ReleaseHistory> {
+  const r = await conn.exec(readHistoryCommand(paths), {timeoutMs: 15_000})
   try {
     return parseHistory(r.stdout)
   } catch {
-    throw new HostError(conn.host.name, 'the release history on the bastion cannot be read (releases.json is not JSON)', {hint: 'Look at it: `infra exec bastion -- cat /var/lib/infra/app/releases.json`.'})
+    throw new HostError(conn.host.name, 'the release history on the bastion cannot be read (releases.json is not JSON)', {hint: `Look at it: \`infra exec bastion -- cat ${paths.history}\`.`})
   }
 }
 
-export async function writeHistory(conn: HostConnection, h: ReleaseHistory): Promise<void> {
-  const r = await conn.exec('bash -s', {stdin: writeHistoryScript(serializeHistory(h)), timeoutMs: 15_000})
+export async function writeHistory(conn: HostConnection, h: ReleaseHistory, paths: UnitPaths = unitPaths()): Promise<void> {
+  const r = await conn.exec('bash -s', {stdin: writeHistoryScript(serializeHistory(h), paths), timeoutMs: 15_000})
   if (r.code !== 0) throw new HostError(conn.host.name, `recording the release failed: ${r.stderr.trim()}`)
 }
 
 /** Every web node's current release, in one command each. */
-export async function gatherNodes(loaded: LoadedInventory, fleet: Fleet): Promise<NodeState[]> {
+export async function gatherNodes(loaded: LoadedInventory, fleet: Fleet, paths: UnitPaths = unitPaths()): Promise<NodeState[]> {
   return mapLimit(loaded.inventory.web.nodes, loaded.inventory.ssh.parallel, async (n) => {
     const conn = await fleet.connect(n.name)
-    const r = await conn.exec(appCommand('status'), {timeoutMs: 20_000})
+    const r = await conn.exec(unitCommand(paths, 'status'), {timeoutMs: 20_000})
     if (r.code === 127) throw new HostError(n.name, `${n.name} has no infra-app: the fleet was not provisioned with this app`, {hint: 'Run `infra provision` first (it installs Docker and infra-app on the web nodes).'})
     const s = parseAppStatus(r.stdout)
     return {name: n.name, conn, current: s.release, running: s.state === 'running', standby: n.standby}
@@ -131,9 +144,11 @@ export function resultOf(ctx: Ctx, operation: DeployResult['operation']): Deploy
 export async function prune(loaded: LoadedInventory, ctx: Ctx): Promise<void> {
   const inv = loaded.inventory
   const ids = ctx.history.releases.filter((r) => r.state !== 'failed').map((r) => r.id)
-  await Promise.all(ctx.nodes.map((n) => n.conn.exec(appCommand('prune', inv.app!.keep, ...ids), {timeoutMs: 120_000})))
+  await Promise.all(ctx.nodes.map((n) => n.conn.exec(unitCommand(ctx.unit.paths, 'prune', inv.app!.keep, ...ids), {timeoutMs: 120_000})))
   const app = configOf(inv).app!
-  if (!app.fleetRegistry) return
+  // A site's environments and previews share their image repository (a promotion runs the same
+  // digest): the registry is pruned from the single app's history only (docs/SITES.md).
+  if (!app.fleetRegistry || ctx.unit.key !== undefined) return
   const old = beyondKeep(ctx.history, inv.registry.keep)
   if (old.length === 0) return
   const keptTags = new Set(ctx.history.releases.filter((r) => !old.includes(r) && r.state !== 'failed').map((r) => r.version))
@@ -146,7 +161,7 @@ export async function prune(loaded: LoadedInventory, ctx: Ctx): Promise<void> {
   }
   ctx.pruned.push(...old.map((r0) => r0.id))
   ctx.history = markPruned(ctx.history, old.map((r0) => r0.id))
-  await writeHistory(ctx.bastion!, ctx.history)
+  await writeHistory(ctx.bastion!, ctx.history, ctx.unit.paths)
 }
 
 /** Open the fleet, take the lock, read the history and every node's state. */
@@ -160,10 +175,10 @@ export function openSteps(loaded: LoadedInventory, what: (ctx: Ctx) => string) {
         ctx.bastion = await ctx.fleet.connect(loaded.inventory.bastion.name)
         // The web nodes' connections (through the bastion) open while the lock is taken.
         for (const n of loaded.inventory.web.nodes) ctx.fleet.connect(n.name).catch(() => undefined)
-        const lock = await acquireDeployLock(ctx.bastion, what(ctx), configOf(loaded.inventory).ms.deployLockStale)
+        const lock = await acquireDeployLock(ctx.bastion, what(ctx), configOf(loaded.inventory).ms.deployLockStale, ctx.unit.paths)
         ctx.lockRun = lock.run
         if (lock.tookOver) ctx.warnings.push(`took over a stale deploy lock of ${lock.tookOver}`)
-        ctx.history = await readHistory(ctx.bastion)
+        ctx.history = await readHistory(ctx.bastion, ctx.unit.paths)
         ctx.previous = currentRelease(ctx.history)?.id ?? null
       },
     },
@@ -171,7 +186,7 @@ export function openSteps(loaded: LoadedInventory, what: (ctx: Ctx) => string) {
       title: 'Web nodes',
       hosts: () => loaded.inventory.web.nodes.map((n) => n.name),
       run: async (ctx: Ctx, update: HostUpdate) => {
-        ctx.nodes = await gatherNodes(loaded, ctx.fleet!)
+        ctx.nodes = await gatherNodes(loaded, ctx.fleet!, ctx.unit.paths)
         for (const n of ctx.nodes) update(n.name, 'done', n.current ? `${n.current} ${n.running ? 'running' : 'stopped'}` : 'no release yet')
       },
     },
@@ -179,7 +194,7 @@ export function openSteps(loaded: LoadedInventory, what: (ctx: Ctx) => string) {
 }
 
 export async function closeAll(ctx: Ctx): Promise<void> {
-  if (ctx.bastion && ctx.lockRun) await releaseDeployLock(ctx.bastion, ctx.lockRun)
+  if (ctx.bastion && ctx.lockRun) await releaseDeployLock(ctx.bastion, ctx.lockRun, ctx.unit.paths)
   await ctx.fleet?.close()
 }
 
@@ -200,6 +215,7 @@ export function rollSteps(loaded: LoadedInventory, operation: DeployResult['oper
           intervalSeconds: Math.max(1, Math.round(ms.appHealthInterval / 1000)),
           prestart: operation === 'rollback',
           update,
+          paths: ctx.unit.paths,
         }
         const done: {node: NodeState; from: string | null}[] = []
         try {
@@ -212,7 +228,7 @@ export function rollSteps(loaded: LoadedInventory, operation: DeployResult['oper
             const back = await switchBack(done, ctx.release!.id, opts)
             ctx.outcomes = ctx.outcomes.filter((o) => !back.some((b) => b.name === o.name)).concat(back)
           }
-          if (operation === 'deploy') await writeHistory(ctx.bastion!, recordFailure(ctx.history, ctx.release!, error.message))
+          if (operation === 'deploy') await writeHistory(ctx.bastion!, recordFailure(ctx.history, ctx.release!, error.message), ctx.unit.paths)
           throw new DeployFailure(error, resultOf(ctx, operation))
         }
       },
@@ -222,7 +238,7 @@ export function rollSteps(loaded: LoadedInventory, operation: DeployResult['oper
       enabled: (ctx: Ctx) => !ctx.unchanged && split(ctx.nodes).standby.length > 0,
       hosts: (ctx: Ctx) => split(ctx.nodes).standby.map((n) => n.name),
       run: async (ctx: Ctx, update: HostUpdate) => {
-        const out = await prepareStandby(split(ctx.nodes).standby, ctx.release!.id, update)
+        const out = await prepareStandby(split(ctx.nodes).standby, ctx.release!.id, update, ctx.unit.paths)
         ctx.outcomes.push(...out)
         for (const o of out) if (o.result === 'failed') ctx.warnings.push(`${o.name} (standby) was not updated: ${o.detail}`)
       },
@@ -232,14 +248,14 @@ export function rollSteps(loaded: LoadedInventory, operation: DeployResult['oper
       enabled: (ctx: Ctx) => !ctx.unchanged,
       run: async (ctx: Ctx) => {
         ctx.history = promote(ctx.history, ctx.release!)
-        await writeHistory(ctx.bastion!, ctx.history)
+        await writeHistory(ctx.bastion!, ctx.history, ctx.unit.paths)
         await prune(loaded, ctx)
       },
     },
   ]
 }
 
-export function newCtx(): Ctx {
-  return {started: Date.now(), warnings: [], history: {releases: []}, nodes: [], previous: null, outcomes: [], pruned: [], unchanged: false}
+export function newCtx(unit: DeployUnit): Ctx {
+  return {unit, started: Date.now(), warnings: [], history: {releases: []}, nodes: [], previous: null, outcomes: [], pruned: [], unchanged: false}
 }
 

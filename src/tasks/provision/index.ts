@@ -12,6 +12,7 @@ import type {TlsMaterial} from '../../tls/ensure.js'
 import {type ProgressMode, runSteps} from '../../ui/tasks.js'
 import {provisionFleet} from './hosts.js'
 import {fleetPkiOf, prepareFleet} from './prepare.js'
+import {hasApps} from '../../inventory/units.js'
 import type {PreparedHost, ProvisionOptions, ProvisionResult} from './types.js'
 
 export type {HostResult, ProvisionOptions, ProvisionResult} from './types.js'
@@ -56,7 +57,7 @@ export async function provision(loaded: LoadedInventory, opts: ProvisionTaskOpti
           const {ensureTls} = await import('../../tls/ensure.js')
           r.tls = await ensureTls(loaded)
           // With an app: the fleet CA, the registry's certificate and password (fleet/ beside the inventory).
-          if (loaded.inventory.app) r.fleet = await fleetPkiOf(loaded, true)
+          if (hasApps(loaded.inventory)) r.fleet = await fleetPkiOf(loaded, true)
         },
       },
       {

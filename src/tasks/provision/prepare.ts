@@ -1,8 +1,9 @@
 /**
  * Everything provision (and plan, and doctor) computes on this machine before touching a host:
- * error-page and template overrides, the alert secrets, and the desired state of every host.
- * Side-effect free: it reads files and never writes one (the certificate is written by provision's
- * own step, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
+ * error-page and template overrides, the sites' certificates and error pages, the alert secrets,
+ * and the desired state of every host. It reads files and writes none, except the sites'
+ * self-signed certificates when provision's own TLS step ran (the main certificate is written
+ * there, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
  * a single SSH connection is opened, with its own hint.
  */
 import type {FleetPki} from '../../tls/fleet.js'
@@ -10,7 +11,9 @@ import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {hostsOf, type Inventory} from '../../inventory/schema.js'
-import type {LoadedInventory} from '../../inventory/load.js'
+import {type LoadedInventory, resolveFrom} from '../../inventory/load.js'
+import {hasApps} from '../../inventory/units.js'
+import {whyUnreadable} from '../../inventory/validate.js'
 import {ConfigError} from '../../lib/errors.js'
 import type {TlsMaterial} from '../../tls/ensure.js'
 import type {PreparedHost} from './types.js'
@@ -29,6 +32,31 @@ export async function readErrorPageOverrides(loaded: LoadedInventory): Promise<R
     const m = /^(\d{3})\.http$/.exec(name)
     if (!m) continue
     out[Number(m[1])] = await readFile(path.join(dir, name), 'utf8')
+  }
+  return out
+}
+
+/**
+ * Each site's error pages (`sites.<name>.errorPages`: status code → a file relative to the
+ * inventory's folder), by site name and code. A file that cannot be read is a ConfigError naming
+ * the key and the path.
+ */
+export async function readSiteErrorPages(loaded: LoadedInventory): Promise<Record<string, Record<number, string>>> {
+  const out: Record<string, Record<number, string>> = {}
+  for (const [name, site] of Object.entries(loaded.inventory.sites ?? {})) {
+    const pages: Record<number, string> = {}
+    for (const [code, file] of Object.entries(site.errorPages)) {
+      const abs = resolveFrom(loaded, file)
+      try {
+        pages[Number(code)] = await readFile(abs, 'utf8')
+      } catch (error) {
+        const u = whyUnreadable(error, abs)
+        throw new ConfigError(`sites.${name}.errorPages.${code}: cannot read ${abs}: ${u.reason}`, {
+          hint: `${u.fix.charAt(0).toUpperCase()}${u.fix.slice(1)}; the file holds the page's HTML (or a whole raw HTTP response).`,
+        })
+      }
+    }
+    out[name] = pages
   }
   return out
 }
@@ -75,7 +103,11 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
 }
 
 export interface PrepareOptions {
-  /** The TLS material provision's certificate step produced; read without writing when absent. */
+  /**
+   * The TLS material provision's certificate step produced; read without writing when absent. Given
+   * (provision, not a dry run), the sites' self-signed certificates are written too when they must
+   * be made; absent (plan, doctor), they are made in memory only, with a warning.
+   */
   tls?: TlsMaterial
   /** The fleet PKI provision's certificate step produced (an inventory with app); read without writing when absent. */
   fleet?: FleetPki
@@ -99,12 +131,13 @@ export async function fleetPkiOf(loaded: LoadedInventory, write: boolean): Promi
 }
 
 export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions = {}): Promise<PreparedFleet> {
-  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey, webNodePins}, {readAuthMaterial}, {readKnownHosts}] = await Promise.all([
+  const [{ensureTls, haproxyPem}, {desiredState}, {agentKeyCommand, parseAgentPublicKey, webNodePins}, {readAuthMaterial}, {readKnownHosts}, {ensureSiteCerts}] = await Promise.all([
     import('../../tls/ensure.js'),
     import('../../roles/render.js'),
     import('../../roles/agents.js'),
     import('../../edge/jwt.js'),
     import('../../ssh/pins.js'),
+    import('../../tls/sites.js'),
   ])
   // The alert secrets from the environment, first: a named variable that is unset is a ConfigError.
   const {smtpPassword, alertWebhook} = readAlertSecrets(loaded.inventory)
@@ -112,16 +145,22 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
   const errorPageOverrides = await readErrorPageOverrides(loaded)
   const templateOverridesDir = path.join(loaded.dir, 'templates')
   const tlsPem = haproxyPem(tls)
+  // One self-signed certificate per site (SNI), made or kept like the main one, written when provision's TLS step ran.
+  const siteTls = await ensureSiteCerts(loaded, {write: opts.tls !== undefined})
+  const siteCerts = Object.fromEntries(Object.entries(siteTls).map(([name, m]) => [name, haproxyPem(m)]))
+  const siteErrorPages = await readSiteErrorPages(loaded)
   // JWT key or HMAC secret for inventory `auth` (src/edge/jwt.ts); {} when auth is off.
   const authMaterial = await readAuthMaterial(loaded)
   // The operator's host key pins, for the agents' known_hosts (src/roles/agents.ts).
   const operatorKnownHosts = await readKnownHosts(loaded.knownHostsPath)
-  const fleet = loaded.inventory.app ? (opts.fleet ?? (await fleetPkiOf(loaded, false))) : undefined
+  const fleet = hasApps(loaded.inventory) ? (opts.fleet ?? (await fleetPkiOf(loaded, false))) : undefined
   const ctx = {
     inventory: loaded.inventory,
     tlsPem,
     ...(fleet ? {fleet} : {}),
     errorPageOverrides,
+    siteCerts,
+    siteErrorPages,
     templateOverridesDir,
     authMaterial,
     operatorKnownHosts,
@@ -150,7 +189,7 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
           }
         : {withBastionFact: (out: string) => desiredState({...ctx, agentPublicKey: parseAgentPublicKey(out)}, spec)}),
     }))
-    return {hosts, warnings: [...tls.warnings, ...(fleet?.warnings ?? [])]}
+    return {hosts, warnings: [...tls.warnings, ...Object.values(siteTls).flatMap((m) => m.warnings), ...(fleet?.warnings ?? [])]}
   } catch (error) {
     // A ConfigError of a renderer (a bad override, a value it refuses) keeps its own hint.
     if (error instanceof ConfigError) throw error
