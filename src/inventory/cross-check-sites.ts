@@ -48,6 +48,10 @@ function checkSite(name: string, site: Rec, seen: Seen, webNames: Set<string>, i
       issues.push({path: [...at, 'environments', env], message: '"prod" is the site itself (its domain, app and nodes); name the other environments, e.g. preprod'})
       continue
     }
+    if (env === 'previews') {
+      issues.push({path: [...at, 'environments', env], message: '"previews" is the name of the site\'s previews backend; name the environment otherwise (e.g. preview, review)'})
+      continue
+    }
     if (!e) continue
     const host = str(e.domain) ?? (domain ? `${env}.${domain}` : undefined)
     claim(seen, host, `sites.${name}.environments.${env}`, [...at, 'environments', env, e.domain === undefined ? 'domain (default)' : 'domain'], issues)

@@ -3,6 +3,7 @@
  * and the firewall/NAT. Pure: (inventory, TLS PEM, overrides) => files.
  */
 import {configOf} from '../inventory/config.js'
+import {hasApps} from '../inventory/units.js'
 import type {HostSpec} from '../inventory/schema.js'
 import {ConfigError} from '../lib/errors.js'
 import type {DesiredFile, DesiredService} from '../plan/types.js'
@@ -141,7 +142,7 @@ export function renderBastionNftables(ctx: RenderContext, host: HostSpec): strin
       sshRate: SSH_RATE,
       sshBurst: SSH_BURST,
       statsPort: HAPROXY_STATS_PORT,
-      registryPort: inv.app ? inv.registry.port : null,
+      registryPort: hasApps(inv) ? inv.registry.port : null,
     },
     ctx.templateOverridesDir,
   )

@@ -28,7 +28,7 @@ Exit status: 0 deployed, 1 a node failed, 2 bad usage (no previews for the site,
 
   static override flags = {
     branch: Flags.string({char: 'b', description: 'The git branch the preview is for.', required: true}),
-    build: Flags.string({description: 'Build this directory on the bastion and deploy it.', exclusive: ['version']}),
+    build: Flags.string({description: 'Build this directory on the bastion and deploy it.'}),
     version: Flags.string({char: 'v', description: 'Deploy this version (a tag already in the registry); with --build, its tag.'}),
     yes: Flags.boolean({char: 'y', description: 'Deploy without asking for confirmation.', default: false, env: 'INFRA_YES'}),
   }

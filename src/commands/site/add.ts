@@ -30,8 +30,8 @@ Exit status: 0 added, 1 a host failed (infra.yaml is put back), 2 bad usage or i
     alias: Flags.string({description: 'Another name redirected to the domain (repeatable), e.g. www.DOMAIN.', multiple: true}),
     image: Flags.string({description: 'The image, without a tag ("blog": the fleet registry; "ghcr.io/acme/blog": an outside one).', required: true}),
     port: Flags.integer({description: 'The port the app listens on in its container (default 8080).', min: 1, max: 65535}),
-    build: Flags.string({description: 'Deploy a build of this directory once the site is provisioned.', exclusive: ['version']}),
-    version: Flags.string({char: 'v', description: 'Deploy this version (a tag already in the registry) once the site is provisioned.', exclusive: ['build']}),
+    build: Flags.string({description: 'Deploy a build of this directory once the site is provisioned (its version: --version, else its git commit).'}),
+    version: Flags.string({char: 'v', description: 'The version to deploy: with --build, its tag; alone, a tag already in the registry.'}),
     yes: Flags.boolean({char: 'y', description: 'Do it without asking for confirmation.', default: false, env: 'INFRA_YES'}),
   }
 
