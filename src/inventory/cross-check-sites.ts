@@ -58,16 +58,21 @@ function checkSite(name: string, site: Rec, seen: Seen, webNames: Set<string>, i
     checkNodes(e.nodes, webNames, [...at, 'environments', env, 'nodes'], issues)
   }
   const previews = str(rec(site.previews)?.domain)
-  if (previews !== undefined) {
-    claim(seen, `*.${previews}`, `sites.${name}.previews.domain`, [...at, 'previews', 'domain'], issues)
-    for (const [n, where] of seen) {
-      if (n.endsWith(`.${previews}`) && !n.startsWith('*.')) issues.push({path: [...at, 'previews', 'domain'], message: `${q(previews)} would take ${q(n)} (${where}): a preview name could shadow it; choose a domain of its own, e.g. "preview.${domain ?? 'example.com'}"`})
-    }
-  }
+  if (previews !== undefined) claim(seen, `*.${previews}`, `sites.${name}.previews.domain`, [...at, 'previews', 'domain'], issues)
   const app = rec(site.app)
   const image = typeof app?.image === 'string' ? app.image : undefined
   if (app && rec(app.registry) && image !== undefined && imageRegistryHost(image) === undefined) {
     issues.push({path: [...at, 'app', 'registry'], message: `is for an image in an outside registry, but ${q(image)} is in the fleet registry; name the registry host in the image or remove registry`})
+  }
+}
+
+/** Once every name is claimed (whatever the order of the sites): a previews domain must not take a name something else serves. */
+function checkPreviewShadows(name: string, site: Rec, seen: Seen, issues: Issue[]): void {
+  const previews = str(rec(site.previews)?.domain)
+  if (previews === undefined) return
+  const domain = str(site.domain)
+  for (const [n, where] of seen) {
+    if (n.endsWith(`.${previews}`) && !n.startsWith('*.')) issues.push({path: ['sites', name, 'previews', 'domain'], message: `${q(previews)} would take ${q(n)} (${where}): a preview name could shadow it; choose a domain of its own, e.g. "preview.${domain ?? 'example.com'}"`})
   }
 }
 
@@ -83,6 +88,10 @@ export function checkSites(inv: Rec): Issue[] {
   for (const [name, raw] of Object.entries(sites)) {
     const site = rec(raw)
     if (site) checkSite(name, site, seen, webNames, issues)
+  }
+  for (const [name, raw] of Object.entries(sites)) {
+    const site = rec(raw)
+    if (site) checkPreviewShadows(name, site, seen, issues)
   }
   return issues
 }

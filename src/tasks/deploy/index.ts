@@ -10,7 +10,7 @@ import type {LoadedInventory} from '../../inventory/load.js'
 import {ConfigError, HostError, UsageError} from '../../lib/errors.js'
 import {type ProgressMode, runSteps} from '../../ui/tasks.js'
 import {checkArchive, checkBuildDir, gitCommit, readRegistryLogin, readSecrets} from './inputs.js'
-import {deploySteps} from './release-steps.js'
+import {deploySteps, PROMOTED} from './release-steps.js'
 import {closeAll, type Ctx, type DeployOptions, type DeployResult, newCtx, openSteps, readHistory, requireApp, resultOf, rollSteps} from './steps.js'
 
 export {DeployFailure, type DeployOptions, type DeployResult} from './steps.js'
@@ -138,7 +138,7 @@ export async function runPromote(all: LoadedInventory, site: string, from: strin
             c.promoted = cur
           },
         },
-        ...deploySteps(loaded, {spec, app, version: '(promoted)', commit: null, env, login}),
+        ...deploySteps(loaded, {spec, app, version: PROMOTED, commit: null, env, login}),
         ...rollSteps(loaded, 'deploy'),
       ],
       opts.progress,

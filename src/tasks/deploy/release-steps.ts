@@ -25,36 +25,45 @@ export interface DeployInputs {
   login?: RegistryLogin
 }
 
-export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step<Ctx>[] {
-  const {spec, app, buildDir, archive, version, commit, env, login} = inputs
-  return [
-    {
-      title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : version === '(promoted)' ? 'The promoted image' : `Image ${app.repository}:${version}`,
-      run: async (c: Ctx) => {
-        const p = c.promoted
-        c.image = p
-          ? {source: 'promote', ref: p.image, digest: p.digest, tag: `${app.repository}:${p.version}`}
-          : buildDir
-            ? await buildImage(c.bastion!, app, buildDir, version)
-            : archive
-              ? await loadArchive(c.bastion!, app, archive, version)
-              : await existingImage(c.bastion!, app, version)
-        const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath, c.unit)
-        const digest = configDigest(files)
-        const ver = p?.version ?? version
-        const same = sameRelease(c.history, ver, c.image.ref, digest)
-        const current = currentRelease(c.history)
-        const onAll = (id: string) => c.nodes.every((n) => (n.standby && !n.running ? n.current === id : n.running && n.current === id))
-        if (same && same.id === current?.id && onAll(same.id)) {
-          c.unchanged = true
-          c.release = same
-          return
-        }
-        c.release = same ?? {id: newReleaseId(c.history, ver), version: ver, image: c.image.ref, digest: c.image.digest, configDigest: digest, at: new Date().toISOString(), by: operator(), commit: p?.commit ?? commit, state: 'current'}
-        c.release = {...c.release, at: new Date().toISOString(), by: operator()}
-        c.env = env
-      },
+/** The image step: build, load, resolve or take the promoted one; then decide the release (or that nothing changes). */
+function imageStep(loaded: LoadedInventory, inputs: DeployInputs): Step<Ctx> {
+  const {app, buildDir, archive, version, commit, env} = inputs
+  return {
+    title: buildDir ? `Build ${version} on the bastion` : archive ? `Load ${archive}` : version === PROMOTED ? 'The promoted image' : `Image ${app.repository}:${version}`,
+    run: async (c: Ctx) => {
+      const p = c.promoted
+      c.image = p
+        ? {source: 'promote', ref: p.image, digest: p.digest, tag: `${app.repository}:${p.version}`}
+        : buildDir
+          ? await buildImage(c.bastion!, app, buildDir, version)
+          : archive
+            ? await loadArchive(c.bastion!, app, archive, version)
+            : await existingImage(c.bastion!, app, version)
+      const files = releaseFiles(loaded.inventory, c.image.ref, env, app.healthPath, c.unit)
+      const digest = configDigest(files)
+      const ver = p?.version ?? version
+      const same = sameRelease(c.history, ver, c.image.ref, digest)
+      const current = currentRelease(c.history)
+      const onAll = (id: string) => c.nodes.every((n) => (n.standby && !n.running ? n.current === id : n.running && n.current === id))
+      if (same && same.id === current?.id && onAll(same.id)) {
+        c.unchanged = true
+        c.release = same
+        return
+      }
+      c.release = same ?? {id: newReleaseId(c.history, ver), version: ver, image: c.image.ref, digest: c.image.digest, configDigest: digest, at: new Date().toISOString(), by: operator(), commit: p?.commit ?? commit, state: 'current'}
+      c.release = {...c.release, at: new Date().toISOString(), by: operator()}
+      c.env = env
     },
+  }
+}
+
+/** The version deploySteps is given by a promotion: the promoted release's own version is used. */
+export const PROMOTED = '(promoted)'
+
+export function deploySteps(loaded: LoadedInventory, inputs: DeployInputs): Step<Ctx>[] {
+  const {spec, app, login} = inputs
+  return [
+    imageStep(loaded, inputs),
     {
       title: 'Pull on every web node',
       enabled: (c: Ctx) => !c.unchanged,
