@@ -4,7 +4,7 @@
  * deploys) and `infra site rm` (HAProxy stops routing it first, then its containers, nginx files
  * and release history go). Another site never loses a request: HAProxy and nginx reload gracefully.
  */
-import {readFile, rename, writeFile} from 'node:fs/promises'
+import {readFile, rename, rm, writeFile} from 'node:fs/promises'
 
 import {parseSites, type SiteRow, sitesScript} from '../app/sites.js'
 import {UNITS_DIR} from '../host/paths.js'
@@ -40,7 +40,7 @@ async function rewriteInventory(loaded: LoadedInventory, edit: (text: string) =>
     // result throws the loader's own error (file:line key: message) and nothing is written.
     await loadInventory(tmp)
   } catch (error) {
-    await rename(tmp, `${tmp}.rejected`).catch(() => undefined)
+    await rm(tmp, {force: true})
     throw error
   }
   await writeFile(`${loaded.path}.bak`, before, {mode: 0o600})
