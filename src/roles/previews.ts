@@ -28,3 +28,8 @@ export function previewBastionFiles(ctx: RenderContext): DesiredFile[] {
     {path: PREVIEWS_CRON, content: cron, mode: 0o644, owner: 'root', group: 'root'},
   ]
 }
+
+/** Without previews, the expiry script and its cron entry are removed (a site or its previews were removed). */
+export function previewBastionAbsent(ctx: RenderContext): string[] {
+  return previewBastionFiles(ctx).length === 0 ? [PREVIEWS_EXPIRE, PREVIEWS_CRON] : []
+}

@@ -11,7 +11,7 @@ import {bastionFiles, bastionServices, renderBastionNftables} from './bastion.js
 import {commonFiles, commonServices, type RenderContext} from './common.js'
 import {metricsFiles, metricsServices} from './metrics.js'
 import {packagesFor} from './packages.js'
-import {previewBastionFiles} from './previews.js'
+import {previewBastionAbsent, previewBastionFiles} from './previews.js'
 import {renderWebNftables, webAbsent, webFiles, webServices} from './web.js'
 
 export {
@@ -48,7 +48,7 @@ export function desiredState(ctx: RenderContext, host: HostSpec): HostDesiredSta
     ...(host.role === 'bastion' ? bastionServices() : webServices(ctx, host)),
   ]
   const state: HostDesiredState = {host, packages: packagesFor(host.role, hasApps(ctx.inventory)), files, services}
-  if (host.role === 'web') state.absent = webAbsent(ctx)
+  state.absent = host.role === 'web' ? webAbsent(ctx) : previewBastionAbsent(ctx)
   return state
 }
 

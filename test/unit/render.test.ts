@@ -335,7 +335,8 @@ describe('desired state', () => {
     expect(sshd.validate).toMatch(/sshd -t -f/)
     expect(s.services.find((x) => x.name === 'haproxy')).toMatchObject({enabled: true, running: true})
     expect(s.services.find((x) => x.name === 'nginx')).toMatchObject({enabled: false, running: false})
-    expect(s.absent ?? []).toEqual([])
+    // Without previews, the previews expiry job must not be there (a site with previews was removed).
+    expect(s.absent ?? []).toEqual(['/usr/local/sbin/infra-previews-expire', '/etc/cron.d/infra-previews'])
     // The PEM is the only secret, and nothing else carries key material.
     expect(s.files.filter((f) => f.secret).map((f) => f.path)).toEqual(['/etc/haproxy/certs/example.com.pem'])
     for (const f of s.files.filter((x) => !x.secret)) expect(f.content).not.toContain('PRIVATE KEY')
