@@ -199,8 +199,10 @@ describe('sites on the lab', () => {
     expect(gone.code, gone.stderr).toBe(0)
     expect((await get('https://feature-login-page.pv.shop.test/')).body).not.toMatch(/hello/)
 
-    const t = await infra(['preview', 'deploy', 'shop', '--branch', 'fix/ttl', '--version', 'v1', '--yes'], config, {timeoutMs: 300_000})
+    // As CI runs it: --json, the URL in the result.
+    const t = await infra(['preview', 'deploy', 'shop', '--branch', 'fix/ttl', '--version', 'v1', '--yes', '--json'], config, {timeoutMs: 300_000})
     expect(t.code, t.stderr).toBe(0)
+    expect((JSON.parse(t.stdout) as {url: string; slug: string}).url).toBe('https://fix-ttl.pv.shop.test')
     expect((await get('https://fix-ttl.pv.shop.test/')).body).toMatch(/^hello v1 /)
     // previews.ttl is 30s here; the bastion's cron job runs every minute.
     const listed = async () => (JSON.parse((await infra(['previews', '--json'], config, {exit: 0})).stdout) as {previews: unknown[]}).previews.length
