@@ -1,8 +1,8 @@
 /**
  * A site unit's nginx server block on a web node (docs/SITES.md), written by deploy beside the
  * unit's upstream: nginx routes the unit's host names (HAProxy passes Host through) to the slot
- * `infra-app -u KEY switch` names in the upstream file. Node-independent: the `listen` line is the
- * node's own file (NGINX_LISTEN_FILE, written by provision).
+ * `infra-app -u KEY switch` names in the upstream file. Node-independent: the `listen` line and the
+ * X-Served-By header are the node's own file (NGINX_LISTEN_FILE, written by provision).
  */
 import {NGINX_LISTEN_FILE} from '../host/paths.js'
 import type {DeployUnit} from '../inventory/units.js'
@@ -28,7 +28,6 @@ export function unitNginxConf(unit: DeployUnit, healthPath: string): string {
     `    server_name ${unit.hosts.join(' ')};`,
     '    server_tokens off;',
     '    access_log syslog:server=unix:/dev/log,tag=nginx,nohostname infra_journal;',
-    '    add_header X-Served-By $hostname always;',
     '    proxy_http_version 1.1;',
     '    proxy_set_header Host $host;',
     '    proxy_set_header Upgrade $http_upgrade;',

@@ -99,9 +99,9 @@ export function webFiles(ctx: RenderContext, host: HostSpec): DesiredFile[] {
     files.push({path: `${p.webRoot}/index.html`, content: renderIndexPage(ctx, host), mode: 0o644, owner: 'root', group: 'root'})
   }
   if (Object.keys(ctx.inventory.sites ?? {}).length > 0) {
-    // The sites' server blocks (written by deploy) listen where the default server does.
+    // The sites' server blocks (written by deploy) listen where the default server does, and name the node as it does.
     const node = webNodeOf(ctx.inventory, host)
-    files.push({path: NGINX_LISTEN_FILE, content: `# ${MANAGED}\nlisten ${node.address}:${ctx.inventory.web.port};\n`, mode: 0o644, owner: 'root', group: 'root', notify: [{service: 'nginx', action: 'reload'}]})
+    files.push({path: NGINX_LISTEN_FILE, content: `# ${MANAGED}\n# Included by each site unit's server block (docs/SITES.md).\nlisten ${node.address}:${ctx.inventory.web.port};\nadd_header X-Served-By ${node.name} always;\n`, mode: 0o644, owner: 'root', group: 'root', notify: [{service: 'nginx', action: 'reload'}]})
   }
   // The node agent and the bastion agents' restricted key (src/roles/agents.ts).
   files.push(...agentWebFiles(ctx, host))

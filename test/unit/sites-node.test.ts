@@ -120,9 +120,9 @@ function nodeCase(dir: string, slot: (u: DeployUnit, i: number) => number) {
 }
 
 describe('a node\'s nginx with the units\' server blocks', () => {
-  it('the listen file is the node\'s private address and web port', () => {
+  it('the listen file is the node\'s private address and web port, and names the node in X-Served-By', () => {
     const files = desiredState(context(inv, {fleet: testFleetPki()}), hostsByName(inv)[node.name]).files
-    expect(fileAt(files, NGINX_LISTEN_FILE).content.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([`listen ${node.address}:${inv.web.port};`])
+    expect(fileAt(files, NGINX_LISTEN_FILE).content.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([`listen ${node.address}:${inv.web.port};`, `add_header X-Served-By ${node.name} always;`])
     expect(fileAt(files, NGINX_LISTEN_FILE).notify).toEqual([{service: 'nginx', action: 'reload'}])
   })
 

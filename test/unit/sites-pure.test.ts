@@ -19,7 +19,7 @@ import type {Inventory} from '../../src/inventory/schema.js'
 import {declaredUnits} from '../../src/inventory/units.js'
 import {validateInventoryText} from '../../src/inventory/validate.js'
 import type {Release} from '../../src/app/release.js'
-import {PREVIEWS_CRON, PREVIEWS_EXPIRE, previewBastionFiles} from '../../src/roles/previews.js'
+import {PREVIEWS_CRON, PREVIEWS_EXPIRE, previewBastionAbsent, previewBastionFiles} from '../../src/roles/previews.js'
 import type {RenderContext} from '../../src/roles/render.js'
 import {type Namespace, throwawayNamespace} from './edge-harness.js'
 import {requireTool, run, tempDir, until} from './render-helpers.js'
@@ -206,9 +206,12 @@ describe('previewBastionFiles: the expiry timer on the bastion', () => {
     previews: {domain: pr.docs.example.org, ttl: 90m}
 `)
 
-  it('renders nothing without previews', () => {
-    expect(previewBastionFiles(ctx(valid(FLEET)))).toEqual([])
-    expect(previewBastionFiles(ctx(valid(`${FLEET}app: {image: main}\nsites:\n  blog: {domain: blog.example.org, app: {image: blog}}\n`)))).toEqual([])
+  it('renders nothing without previews, and then removes the script and cron file a previous provision left', () => {
+    for (const inv of [valid(FLEET), valid(`${FLEET}app: {image: main}\nsites:\n  blog: {domain: blog.example.org, app: {image: blog}}\n`)]) {
+      expect(previewBastionFiles(ctx(inv))).toEqual([])
+      expect(previewBastionAbsent(ctx(inv))).toEqual(['/usr/local/sbin/infra-previews-expire', '/etc/cron.d/infra-previews'])
+    }
+    expect(previewBastionAbsent(ctx(WITH_PREVIEWS))).toEqual([])
   })
 
   const files = previewBastionFiles(ctx(WITH_PREVIEWS))

@@ -211,10 +211,6 @@ describe('refused site inputs', () => {
     expect(r(withPages({'404': 'x.html'}), {})).toThrow(/sites\.shop\.errorPages\.404 \(x\.html\): the file was not read/)
   })
 
-  it('two units on one backend name (an environment named "previews" beside previews)', () => {
-    const i = inventory(sitesInventory({shop: {...SHOP, errorPages: {}, environments: {previews: {}}}}))
-    expect(() => agentBackends(i)).toThrow(/site_shop__previews/)
-  })
 })
 
 describe('agents', () => {

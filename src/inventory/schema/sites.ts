@@ -24,6 +24,12 @@ export const envName = z.string({error: envNameError}).regex(/^[a-z][a-z0-9]{0,1
 /** The production environment: the site's own domain, app and release history. */
 export const PROD_ENV = 'prod'
 
+/** A record's error: a refused key keeps its own reason ("is reserved"), anything else says what the record is. */
+function recordError(what: string) {
+  const base = expected(what)
+  return (iss: {code?: string; input?: unknown; issues?: {message: string}[]}) => (iss.code === 'invalid_key' && iss.issues?.[0] ? `${show(iss.input)} ${iss.issues[0].message.replace(/^"[^"]*" /, '')}` : base(iss))
+}
+
 const envValue = z
   .union([z.string(), z.number(), z.boolean()], {error: expected('a plain value (a string, number or boolean, on one line)')})
   .transform((v) => String(v))
@@ -71,14 +77,14 @@ export const siteSchema = mappingOf({
     .default({})
     .describe('The site\'s own error pages: status code → an HTML file (or a raw HTTP response) beside the inventory, e.g. {"404": "errors/shop-404.html"}.'),
   environments: z
-    .record(envName, environmentSchema, {error: expected('a mapping of environment name: settings')})
+    .record(envName, environmentSchema, {error: recordError('a mapping of environment name: settings')})
     .default({})
     .describe('Environments besides prod (the site itself), e.g. preprod, dev, debug.'),
   previews: previewsSchema.optional(),
 }).describe('A site: a domain with its own application, deployed with `infra deploy SITE`.')
 
 export const sitesSchema = z
-  .record(siteName, siteSchema, {error: expected('a mapping of site name: site')})
+  .record(siteName, siteSchema, {error: recordError('a mapping of site name: site')})
   .default({})
   .describe('Several sites on one fleet (docs/SITES.md); `infra site add` writes here.')
 
