@@ -38,6 +38,17 @@ export interface RenderContext {
   siteCerts?: Record<string, string>
   /** Each site's error pages, by site name and status code (the files `sites.<name>.errorPages` names), already read by the caller. */
   siteErrorPages?: Record<string, Record<number, string>>
+  /** Basic auth of the sites' protected units (`protect.usersEnv`), by site name, already read by the caller: digests only, never a password. */
+  siteAuth?: Record<string, SiteAuthDigests>
+}
+
+/**
+ * A site's basic-auth digests: for each protected environment, and for its previews when they are
+ * protected, the SHA-256 (lower-case hex) of every allowed `Basic <base64(user:password)>` header.
+ */
+export interface SiteAuthDigests {
+  environments: Record<string, readonly string[]>
+  previews?: readonly string[]
 }
 
 export function pathsOf(ctx: RenderContext): HostPaths {

@@ -1,13 +1,14 @@
 /**
  * The sites (`sites`; docs/SITES.md) on the bastion: one certificate per site chosen by SNI (a
  * crt-list), routing by host name to one backend per deploy unit (src/inventory/units.ts) and one
- * per site's previews, redirects, and each site's own error pages. Pure: (inventory, the sites'
+ * per site's previews, redirects, each site's own error pages, and the non-production names
+ * (X-Robots-Tag; basic auth where `protect` says so). Pure: (inventory, the sites'
  * PEMs and error pages, already read by the caller) => template data and files.
  */
 import {configOf} from '../inventory/config.js'
 import type {Inventory} from '../inventory/schema.js'
 import type {SiteSpec} from '../inventory/schema/sites.js'
-import {declaredUnits, type DeployUnit, previewsBackend} from '../inventory/units.js'
+import {declaredUnits, type DeployUnit, previewsBackend, siteUnit} from '../inventory/units.js'
 import {ConfigError} from '../lib/errors.js'
 import type {HostPaths} from '../host/paths.js'
 import type {DesiredFile} from '../plan/types.js'
@@ -147,6 +148,50 @@ export function agentBackends(inv: Inventory): string[] {
   return names
 }
 
+/** A protected unit in the https frontend: its host names, its realm and the digests of the allowed Authorization headers. */
+interface ProtectData {
+  name: string
+  match: string
+  realm: string
+  digests: readonly string[]
+}
+
+function protectDigests(key: string, digests: readonly string[] | undefined, usersEnv: string): readonly string[] {
+  if (digests === undefined || digests.length === 0) {
+    throw new ConfigError(`${key}: the users were not read`, {hint: `Provision, plan and doctor read them from the environment variable ${usersEnv}.`})
+  }
+  return digests
+}
+
+/**
+ * The non-production names of the sites (each environment's host, each site's previews) as
+ * HAProxy matches (`-m str` names, `-m end` a previews suffix): never indexed; and those behind
+ * basic auth (`protect`), with the digests prepare.ts read (ctx.siteAuth).
+ */
+function nonProd(ctx: RenderContext): {noindex: {match: string}[]; protect: ProtectData[]} {
+  const inv = ctx.inventory
+  const noindex: {match: string}[] = []
+  const protect: ProtectData[] = []
+  for (const [name, site] of Object.entries(inv.sites ?? {})) {
+    for (const [env, e] of Object.entries(site.environments)) {
+      const u = siteUnit(inv, name, env)
+      const match = `-m str ${u.hosts.join(' ')}`
+      noindex.push({match})
+      if (e.protect) {
+        const key = `sites.${name}.environments.${env}.protect.usersEnv`
+        protect.push({name: u.backend, match, realm: `${name} ${env}`, digests: protectDigests(key, ctx.siteAuth?.[name]?.environments[env], e.protect.usersEnv)})
+      }
+    }
+    if (site.previews) {
+      const match = `-m end .${site.previews.domain.toLowerCase()}`
+      noindex.push({match})
+      const p = site.previews.protect
+      if (p) protect.push({name: previewsBackend(name), match, realm: `${name} preview`, digests: protectDigests(`sites.${name}.previews.protect.usersEnv`, ctx.siteAuth?.[name]?.previews, p.usersEnv)})
+    }
+  }
+  return {noindex, protect}
+}
+
 /**
  * What haproxy.cfg gets for the sites (`sites.*` in the template), or false without sites (the
  * configuration is then exactly what it was before sites existed).
@@ -174,6 +219,8 @@ export function sitesTemplateData(ctx: RenderContext) {
       return codes.length > 0 ? [{name: siteErrorsSection(name), site: name, files: codes.map((code) => ({code, path: siteErrorPagePath(p, name, code)}))}] : []
     }),
     backends: sitePools(inv).flatMap((s) => s.pools),
+    // Port 443: X-Robots-Tag on the non-production names, basic auth on the protected ones.
+    ...nonProd(ctx),
   }
 }
 

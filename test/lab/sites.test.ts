@@ -35,12 +35,12 @@ async function context(name: string): Promise<string> {
 }
 
 /** One HTTPS (or HTTP) request to the bastion for `host`: status, Location, body, the certificate's subject. */
-async function get(url: string): Promise<{status: number; location: string; body: string}> {
+async function get(url: string, user?: string): Promise<{status: number; location: string; body: string; robots: string}> {
   const u = new URL(url)
   const port = u.protocol === 'https:' ? 443 : 80
-  const r = await run('curl', ['-sk', '--max-time', '5', '-D', '-', '--resolve', `${u.hostname}:${port}:${address}`, url], {encoding: 'utf8'}).catch((error: {stdout?: string}) => ({stdout: error.stdout ?? ''}))
+  const r = await run('curl', ['-sk', '--max-time', '5', '-D', '-', ...(user ? ['-u', user] : []), '--resolve', `${u.hostname}:${port}:${address}`, url], {encoding: 'utf8'}).catch((error: {stdout?: string}) => ({stdout: error.stdout ?? ''}))
   const [head, ...body] = r.stdout.split('\r\n\r\n')
-  return {status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1] ?? 0), location: /\r\nlocation: (\S+)/i.exec(head)?.[1] ?? '', body: body.join('\r\n\r\n')}
+  return {status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1] ?? 0), location: /\r\nlocation: (\S+)/i.exec(head)?.[1] ?? '', body: body.join('\r\n\r\n'), robots: /\r\nx-robots-tag: ([^\r]+)/i.exec(head)?.[1] ?? ''}
 }
 
 async function certSubject(name: string): Promise<string> {
@@ -65,7 +65,12 @@ async function underLoad(host: string, fn: () => Promise<void>): Promise<LoadRep
 
 const YAML_HEAD = '# The lab with sites (test/lab/sites.test.ts).\n# This comment and the ones below must survive `infra site add` and `infra site rm`.\n'
 
+/** The debug environment's login (basic auth; every infra call gets it through process.env). */
+const DEBUG_USER = 'tester'
+const DEBUG_PASSWORD = `pw-${Date.now()}-0123456789abcdef`
+
 beforeAll(async () => {
+  process.env.SITES_DEBUG_USERS = `${DEBUG_USER}:${DEBUG_PASSWORD}`
   original = inject('labConfig')
   const inv = parse(await readFile(original, 'utf8')) as Record<string, unknown>
   address = (inv.bastion as {publicAddress: string}).publicAddress
@@ -81,7 +86,7 @@ beforeAll(async () => {
       aliases: ['www.shop.test'],
       app: {image: 'shop', port: 8080},
       errorPages: {'404': 'errors/shop-404.html'},
-      environments: {preprod: {env: {STAGE: 'preprod'}}, debug: {}},
+      environments: {preprod: {env: {STAGE: 'preprod'}}, debug: {protect: {usersEnv: 'SITES_DEBUG_USERS'}}},
       previews: {domain: 'pv.shop.test', max: 3, ttl: '30s'},
     },
     blog: {domain: 'blog.test', aliases: ['www.blog.test'], nodes: ['web1', 'web2'], app: {image: 'blog', port: 8080}, errorPages: {'404': 'errors/blog-404.html'}},
@@ -185,7 +190,14 @@ describe('sites on the lab', () => {
 
     const dbg = await deploy(['shop', '--env', 'debug', '--version', 'v1'])
     expect(dbg.code, dbg.stderr).toBe(0)
-    expect((await get('https://debug.shop.test/')).body).toMatch(/^hello v1 /)
+    // debug is protected (basic auth): strangers and search engines get 401; the team gets the tag.
+    expect(await get('https://debug.shop.test/')).toMatchObject({status: 401, robots: 'noindex, nofollow'})
+    expect((await get('https://debug.shop.test/', `${DEBUG_USER}:wrong-password-0123456789`)).status).toBe(401)
+    const ok = await get('https://debug.shop.test/', `${DEBUG_USER}:${DEBUG_PASSWORD}`)
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatch(/^hello v1 /)
+    expect((await get('https://preprod.shop.test/')).robots).toBe('noindex, nofollow')
+    expect((await get('https://shop.test/')).robots).toBe('')
   }, 900_000)
 
   it('a preview of a branch with slashes and capitals answers at its slug, is listed, removed by rm; another expires by its TTL', async () => {

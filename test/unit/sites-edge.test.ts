@@ -80,12 +80,13 @@ describe('routing by host name on 443', () => {
     ['blog.example.org', 'site_blog'],
     [DOMAIN, 'web'],
     ['other.example.net', 'web'],
-  ])('%s goes to backend %s, with its Host unchanged and HSTS', async (host, backend) => {
+  ])('%s goes to backend %s, with its Host unchanged and HSTS (X-Robots-Tag on an environment or a preview only)', async (host, backend) => {
     const r = await get(`https://${host}/page`)
     expect(r.status, r.raw).toBe(200)
     expect(r.backend).toBe(backend)
     expect(r.seen?.host).toBe(host)
     expect(r.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains')
+    expect(r.headers['x-robots-tag']).toBe(/__/.test(backend) ? 'noindex, nofollow' : undefined)
   })
 
   it('spreads a site over its nodes only (blog: web1)', async () => {
@@ -145,6 +146,7 @@ describe('site error pages', () => {
       expect(r.body).toBe(PAGE_FILES['errors/shop-404.html'])
       expect(r.headers['content-type']).toBe('text/html; charset=utf-8')
       expect(r.headers['strict-transport-security']).toBeDefined()
+      expect(r.headers['x-robots-tag']).toBe(host === 'shop.example.com' ? undefined : 'noindex, nofollow')
     }
     for (const host of ['blog.example.org', DOMAIN]) {
       const r = await get(`https://${host}/missing`)

@@ -1,9 +1,11 @@
 /**
  * Inventories with `sites` for the sites tests (sites-render, sites-edge): the sites' PEMs made
- * once per name set (real self-signed certificates, src/tls/self-signed.ts) and their error pages.
+ * once per name set (real self-signed certificates, src/tls/self-signed.ts), their error pages and
+ * the basic-auth users of their protected units.
  */
 import type {Inventory, InventoryInput} from '../../src/inventory/schema.js'
 import type {RenderContext} from '../../src/roles/render.js'
+import {readSiteAuth} from '../../src/tasks/provision/prepare.js'
 import {createSelfSignedCert} from '../../src/tls/self-signed.js'
 import {siteCertNames} from '../../src/tls/sites.js'
 import {context, DOMAIN, testFleetPki} from './render-helpers.js'
@@ -51,10 +53,11 @@ export const FIVE_SITES = sitesInventory({
   api: {
     domain: 'api.example.io',
     app: {image: 'api'},
-    environments: {staging: {nodes: ['web1']}, dev: {domain: 'dev-api.example.io', nodes: ['web2']}},
+    // staging behind basic auth; dev only kept out of search engines.
+    environments: {staging: {nodes: ['web1'], protect: {usersEnv: 'API_STAGING_USERS'}}, dev: {domain: 'dev-api.example.io', nodes: ['web2']}},
     errorPages: {'404': 'errors/api-404.html', '502': 'errors/api-502.html'},
   },
-  labs: {domain: 'labs.example.com', app: {image: 'labs'}, previews: {domain: 'pr.labs.example.com'}},
+  labs: {domain: 'labs.example.com', app: {image: 'labs'}, previews: {domain: 'pr.labs.example.com', protect: {usersEnv: 'LABS_PREVIEW_USERS'}}},
 })
 
 /** The error page files every fixture names, as read beside the inventory. */
@@ -64,6 +67,17 @@ export const PAGE_FILES: Record<string, string> = {
   'errors/docs-500.html': '<h1>Docs broke</h1>\n',
   'errors/api-404.html': '<h1>API: not found</h1>\n',
   'errors/api-502.html': '<h1>API: bad gateway</h1>\n',
+}
+
+/**
+ * The basic-auth users of the protected fixtures (`protect.usersEnv`), as the operator's
+ * environment holds them: user:password pairs separated by spaces or line breaks.
+ */
+export const USERS_ENV: Record<string, string> = {
+  SHOP_PREPROD_USERS: 'alice:Vg4pL9wq2ZrT8mXc3nBd\n  bob:kE7yH2sQ9fJ4uW6a/+x=',
+  SHOP_PREVIEW_USERS: 'ci:Qm3nR8tZ5wX1yV7bC2dF',
+  API_STAGING_USERS: 'ops:Hh5Jj8Kk2Ll9Mm4Nn7Pp',
+  LABS_PREVIEW_USERS: 'ops:Hh5Jj8Kk2Ll9Mm4Nn7Pp dev:Rr3Ss6Tt9Uu2Vv5Ww8Xx',
 }
 
 const pems = new Map<string, string>()
@@ -80,10 +94,11 @@ export function pemFor(names: string[]): string {
   return pem
 }
 
-/** What prepare.ts reads for the sites: their PEMs and error pages. */
-export function siteInputs(inv: Inventory): Pick<RenderContext, 'siteCerts' | 'siteErrorPages'> {
+/** What prepare.ts reads for the sites: their PEMs, error pages and basic-auth users (from USERS_ENV). */
+export function siteInputs(inv: Inventory): Pick<RenderContext, 'siteCerts' | 'siteErrorPages' | 'siteAuth'> {
   const names = Object.keys(inv.sites)
   return {
+    siteAuth: readSiteAuth(inv, USERS_ENV),
     siteCerts: Object.fromEntries(names.map((n) => [n, pemFor(siteCertNames(inv, n))])),
     siteErrorPages: Object.fromEntries(
       names.map((n) => [n, Object.fromEntries(Object.entries(inv.sites[n].errorPages).map(([code, file]) => [Number(code), PAGE_FILES[file]]))]),

@@ -19,7 +19,7 @@ import {agentBackends, crtListPath} from '../../src/roles/sites.js'
 import {AGENT_PATHS, DEFAULT_PATHS} from '../../src/host/paths.js'
 import {ensureTls} from '../../src/tls/ensure.js'
 import {certInfo} from '../../src/tls/inspect.js'
-import {prepareFleet, readSiteErrorPages} from '../../src/tasks/provision/prepare.js'
+import {basicAuthDigest, prepareFleet, readSiteErrorPages} from '../../src/tasks/provision/prepare.js'
 import {context, fileAt, haproxyPaths, hostsByName, INVENTORIES, inventory, requireTool, runValidate, tempDir, writeInside} from './render-helpers.js'
 import {FIVE_SITES, ONE_SITE, PAGE_FILES, SHOP, sitesContext, sitesInventory, TWO_SITES} from './sites-fixtures.js'
 
@@ -164,6 +164,22 @@ describe('the rendered sites', () => {
       expect(x).toBeGreaterThan(-1)
       expect(x).toBeLessThan(catchAll)
     }
+  })
+
+  it('guards the protected units (api staging, labs previews) with their digests only, and marks every non-production name noindex', () => {
+    const https = section(cfg, 'frontend https')
+    expect(https.filter((l) => /realm/.test(l))).toEqual([
+      '    http-request auth realm "api staging" if protect_site_api__staging !user_site_api__staging',
+      '    http-request auth realm "labs preview" if protect_site_labs__previews !user_site_labs__previews',
+    ])
+    const digests = (unit: string) => https.filter((l) => l.startsWith(`    acl user_${unit} `)).map((l) => l.split(' ').at(-1))
+    expect(digests('site_api__staging')).toEqual([basicAuthDigest('ops', 'Hh5Jj8Kk2Ll9Mm4Nn7Pp')])
+    expect(digests('site_labs__previews')).toEqual([basicAuthDigest('ops', 'Hh5Jj8Kk2Ll9Mm4Nn7Pp'), basicAuthDigest('dev', 'Rr3Ss6Tt9Uu2Vv5Ww8Xx')])
+    expect(cfg).not.toContain('Hh5Jj8Kk2Ll9Mm4Nn7Pp')
+    expect(https.filter((l) => l.includes('set-var(txn.site_noindex)')).map((l) => /host_only (-m \S+ \S+)/.exec(l)?.[1])).toEqual([
+      '-m str preprod.shop.example.com', '-m str debug-shop.example.com', '-m end .preview.shop.example.com',
+      '-m str staging.api.example.io', '-m str dev-api.example.io', '-m end .pr.labs.example.com',
+    ])
   })
 
   it('lists every backend for the agents: web first, then each unit, then previews', () => {

@@ -7,7 +7,7 @@ import {z} from 'zod'
 
 import {durationUpTo, expected, HAPROXY_LIST_MAX, mappingOf, show, tooMany, wholeNumber} from './base.js'
 import {appSchema, envKey} from './app.js'
-import {hostname, nodeName} from './fields.js'
+import {envVarName, hostname, nodeName} from './fields.js'
 
 const siteNameError = expected('a site name', 'lowercase letters, digits and single "-", starting with a letter, at most 24 characters, e.g. "shop"')
 /** A site's name: part of file names, Docker names and HAProxy backend names on every host. */
@@ -39,6 +39,15 @@ const nodeList = z
   .array(nodeName, {error: expected('a list of web node names')})
   .min(1, {error: 'is empty (name at least one web node, or remove the key to use every web node)'})
 
+/**
+ * Basic auth in front of a non-production unit (docs/SITES.md#protection): the environment
+ * variable holding its `user:password` pairs, read when you run plan, provision or doctor. Only a
+ * SHA-256 of each pair's Authorization header goes into haproxy.cfg.
+ */
+export const protectSchema = mappingOf({
+  usersEnv: envVarName('SHOP_PREPROD_USERS').describe('Environment variable holding the "user:password" pairs allowed in, separated by spaces or line breaks (read when you run plan, provision or doctor).'),
+}).describe('Basic auth in front of these host names: only the users of usersEnv get in (HAProxy answers 401 to anyone else).')
+
 export const environmentSchema = mappingOf({
   domain: hostname.optional().describe('The environment\'s host name. Default: "<environment>.<site domain>".'),
   env: z
@@ -51,6 +60,7 @@ export const environmentSchema = mappingOf({
     .describe('Secret names of this environment (default: the site\'s app.secrets).'),
   secretsFile: z.string().min(1).optional().describe('The NAME=value file of this environment\'s secrets (default: "secrets.<site>.<environment>.env" beside the inventory).'),
   nodes: nodeList.optional().describe('The web nodes this environment runs on (default: the site\'s).'),
+  protect: protectSchema.optional(),
 }).describe('An environment of the site: its own subdomain, values, nodes and release history.')
 
 export const previewsSchema = mappingOf({
@@ -61,6 +71,7 @@ export const previewsSchema = mappingOf({
     .enum(['refuse', 'evict'], {error: (iss) => `${show(iss.input)} is not "refuse" or "evict"`})
     .default('refuse')
     .describe('At the limit, a new preview is refused, or the least recently deployed one is removed first (evict).'),
+  protect: protectSchema.optional(),
 }).describe('Preview environments per branch: `infra preview deploy SITE --branch NAME`.')
 
 export const siteSchema = mappingOf({
@@ -90,3 +101,4 @@ export const sitesSchema = z
 
 export type SiteSpec = z.output<typeof siteSchema>
 export type EnvironmentSpec = z.output<typeof environmentSchema>
+export type ProtectSpec = z.output<typeof protectSchema>

@@ -1,20 +1,22 @@
 /**
  * Everything provision (and plan, and doctor) computes on this machine before touching a host:
  * error-page and template overrides, the sites' certificates and error pages, the alert secrets,
- * and the desired state of every host. It reads files and writes none, except the sites'
- * self-signed certificates when provision's own TLS step ran (the main certificate is written
- * there, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
+ * the sites' basic-auth users (as digests), and the desired state of every host. It reads files
+ * and writes none, except the sites' self-signed certificates when provision's own TLS step ran
+ * (the main certificate is written there, src/tasks/provision/index.ts). Any problem here is a ConfigError (exit 2) raised before
  * a single SSH connection is opened, with its own hint.
  */
 import type {FleetPki} from '../../tls/fleet.js'
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {sha256} from '../../host/hash.js'
 import {hostsOf, type Inventory} from '../../inventory/schema.js'
 import {type LoadedInventory, resolveFrom} from '../../inventory/load.js'
 import {hasApps} from '../../inventory/units.js'
 import {whyUnreadable} from '../../inventory/validate.js'
 import {ConfigError} from '../../lib/errors.js'
+import type {SiteAuthDigests} from '../../roles/common.js'
 import type {TlsMaterial} from '../../tls/ensure.js'
 import type {PreparedHost} from './types.js'
 
@@ -102,6 +104,70 @@ export function readAlertSecrets(inv: Inventory, env: NodeJS.ProcessEnv = proces
   return out
 }
 
+/** A basic-auth password shorter than this is refused: haproxy.cfg holds an unsalted SHA-256 of it. */
+export const PROTECT_PASSWORD_MIN = 16
+
+/**
+ * The SHA-256 (lower-case hex) of the Authorization header a client sends for user:password
+ * (`Basic <base64("user:password")>`, RFC 7617 with UTF-8): what haproxy.cfg compares, with
+ * `req.fhdr(authorization),sha2(256),hex,lower`.
+ */
+export function basicAuthDigest(user: string, password: string): string {
+  return sha256(`Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`)
+}
+
+/**
+ * The digests of the `user:password` pairs in a `protect.usersEnv` variable (separated by spaces
+ * or line breaks). Errors name the key, the variable and the pair's position, never a value.
+ */
+export function basicAuthDigests(key: string, name: string, value: string | undefined): string[] {
+  const pairs = (value ?? '').trim().split(/\s+/).filter(Boolean)
+  const what = 'the user:password pairs of basic auth'
+  if (pairs.length === 0) {
+    throw new ConfigError(`${key}: the environment variable ${name} is not set (it holds ${what})`, {
+      hint: `Set it before running infra, e.g. export ${name}="alice:$(openssl rand -base64 24)" (never put a password in infra.yaml).`,
+    })
+  }
+  return pairs.map((pair, i) => {
+    const at = `${key}: pair ${i + 1} of ${pairs.length} in ${name}`
+    const colon = pair.indexOf(':')
+    if (colon <= 0 || colon === pair.length - 1) {
+      throw new ConfigError(`${at} is not user:password (the value is not shown: it is a secret)`, {hint: `Give "user:password" pairs separated by spaces or line breaks; a user name has no ":".`})
+    }
+    // Printable ASCII only: clients encode other characters differently, so the header would never match.
+    if (!/^[!-~]+$/.test(pair)) {
+      throw new ConfigError(`${at} has a character other than printable ASCII`, {hint: 'Use letters, digits and ASCII punctuation only, e.g. a password from openssl rand -base64 24.'})
+    }
+    const password = pair.slice(colon + 1)
+    if (password.length < PROTECT_PASSWORD_MIN) {
+      throw new ConfigError(`${at}: the password is shorter than ${PROTECT_PASSWORD_MIN} characters`, {
+        hint: `haproxy.cfg holds an unsalted SHA-256 of it: use a long random password, e.g. openssl rand -base64 24.`,
+      })
+    }
+    return basicAuthDigest(pair.slice(0, colon), password)
+  })
+}
+
+/**
+ * The basic auth of the sites' protected units (`sites.<name>.environments.<env>.protect` and
+ * `sites.<name>.previews.protect`), read from the operator's environment when you run plan,
+ * provision or doctor; by site name, digests only (basicAuthDigests). A site without protected
+ * units is left out.
+ */
+export function readSiteAuth(inv: Inventory, env: NodeJS.ProcessEnv = process.env): Record<string, SiteAuthDigests> {
+  const out: Record<string, SiteAuthDigests> = {}
+  for (const [name, site] of Object.entries(inv.sites ?? {})) {
+    const digests: SiteAuthDigests = {environments: {}}
+    for (const [envName, e] of Object.entries(site.environments)) {
+      if (e.protect) digests.environments[envName] = basicAuthDigests(`sites.${name}.environments.${envName}.protect.usersEnv`, e.protect.usersEnv, env[e.protect.usersEnv])
+    }
+    const previews = site.previews?.protect
+    if (previews) digests.previews = basicAuthDigests(`sites.${name}.previews.protect.usersEnv`, previews.usersEnv, env[previews.usersEnv])
+    if (Object.keys(digests.environments).length > 0 || digests.previews) out[name] = digests
+  }
+  return out
+}
+
 export interface PrepareOptions {
   /**
    * The TLS material provision's certificate step produced; read without writing when absent. Given
@@ -141,6 +207,8 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
   ])
   // The alert secrets from the environment, first: a named variable that is unset is a ConfigError.
   const {smtpPassword, alertWebhook} = readAlertSecrets(loaded.inventory)
+  // The sites' basic-auth users, likewise (only their digests go on).
+  const siteAuth = readSiteAuth(loaded.inventory)
   const tls = opts.tls ?? (await ensureTls(loaded, {write: false}))
   const errorPageOverrides = await readErrorPageOverrides(loaded)
   const templateOverridesDir = path.join(loaded.dir, 'templates')
@@ -161,6 +229,7 @@ export async function prepareFleet(loaded: LoadedInventory, opts: PrepareOptions
     errorPageOverrides,
     siteCerts,
     siteErrorPages,
+    siteAuth,
     templateOverridesDir,
     authMaterial,
     operatorKnownHosts,
