@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {UsageError} from '../lib/errors.js'
 import type {DeployResult} from '../tasks/deploy/index.js'
 
 export default class Deploy extends BaseCommand {
@@ -53,13 +52,8 @@ Exit status: 0 deployed (or already current), 1 a node or the image failed, 2 ba
       import('../ui/tasks.js'),
     ])
     const loaded = await loadInventory(flags.config)
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to deploy without a terminal', {hint: 'Run `infra deploy ... --yes`.'})
-      const {confirm} = await import('@inquirer/prompts')
-      const what = flags.build ? `a build of ${flags.build}` : flags.archive ? flags.archive : `version ${flags.version ?? '?'}`
-      if (!(await confirm({message: `Deploy ${what} to ${args.site ? `${args.site} (${flags.env ?? 'prod'})` : 'every web node'}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    const what = flags.build ? `a build of ${flags.build}` : flags.archive ? flags.archive : `version ${flags.version ?? '?'}`
+    await this.confirmOrYes(flags.yes, {doing: 'deploy', question: `Deploy ${what} to ${args.site ? `${args.site} (${flags.env ?? 'prod'})` : 'every web node'}?`, hint: 'Run `infra deploy ... --yes`.'})
     try {
       const result = await runDeploy(loaded, {site: args.site, environment: flags.env, version: flags.version, build: flags.build, archive: flags.archive, progress: progressMode(this.jsonEnabled())})
       if (!this.jsonEnabled()) process.stdout.write(renderDeployResult(result) + '\n')

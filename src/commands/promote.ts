@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {UsageError} from '../lib/errors.js'
 import type {DeployResult} from '../tasks/deploy/index.js'
 
 export default class Promote extends BaseCommand {
@@ -39,12 +38,7 @@ Exit status: 0 promoted (or already current), 1 a node failed, 2 bad usage (no s
       import('../ui/tasks.js'),
     ])
     const loaded = await loadInventory(flags.config)
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to promote without a terminal', {hint: `Run \`infra promote ${args.site} ${args.from} ${args.to} --yes\`.`})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Deploy ${args.site} ${args.from}'s release to ${args.to}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    await this.confirmOrYes(flags.yes, {doing: 'promote', question: `Deploy ${args.site} ${args.from}'s release to ${args.to}?`, hint: `Run \`infra promote ${args.site} ${args.from} ${args.to} --yes\`.`})
     const result = await runPromote(loaded, args.site, args.from, args.to, {progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) process.stdout.write(`${args.site}: ${args.from} → ${args.to}\n${renderDeployResult(result)}\n`)
     return result

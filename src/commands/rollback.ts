@@ -45,12 +45,7 @@ Exit status: 0 rolled back, 1 a node failed (it keeps what it ran), 2 no such re
     const site = isSite ? args.target : undefined
     const release = isSite ? args.release : (args.target ?? args.release)
     if (!isSite && args.release !== undefined) throw new UsageError(`there is no site ${JSON.stringify(args.target)}`, {hint: 'See `infra sites`.'})
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to roll back without a terminal', {hint: 'Run `infra rollback --yes`.'})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Roll back ${site ?? 'the app'} to ${release ?? 'the previous release'}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    await this.confirmOrYes(flags.yes, {doing: 'roll back', question: `Roll back ${site ?? 'the app'} to ${release ?? 'the previous release'}?`, hint: 'Run `infra rollback --yes`.'})
     const result = await runRollback(loaded, {to: release, site, environment: flags.env, progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) process.stdout.write(renderDeployResult(result) + '\n')
     return result

@@ -52,14 +52,9 @@ Exit status: 0 done, 1 the bastion could not be reached or a step failed, 2 beyo
     const [{runScale}, {checkTarget}] = await Promise.all([import('../tasks/scale.js'), import('../roles/scaler.js')])
     const loaded = await loadInventory(flags.config)
     if (action.verb === 'to') checkTarget(loaded, action.count)
-    if (['up', 'down', 'to'].includes(action.verb) && !flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
+    if (['up', 'down', 'to'].includes(action.verb)) {
       const what = action.verb === 'to' ? `bring the active web nodes to ${action.count}` : `scale ${action.verb} by one node`
-      if (!interactive) throw new UsageError(`--yes is required to ${what} without a terminal`, {hint: `Run \`infra scale ${action.verb === 'to' ? `--to ${action.count}` : action.verb} --yes\`.`})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `${what[0].toUpperCase()}${what.slice(1)}?`, default: false}))) {
-        throw new UsageError('cancelled; nothing was changed')
-      }
+      await this.confirmOrYes(flags.yes, {doing: what, question: `${what[0].toUpperCase()}${what.slice(1)}?`, hint: `Run \`infra scale ${action.verb === 'to' ? `--to ${action.count}` : action.verb} --yes\`.`})
     }
     const result = await runScale(loaded, action, {json: this.jsonEnabled(), log: (line) => process.stderr.write(line + '\n')})
     if (!this.jsonEnabled() && result.output) process.stdout.write(result.output + '\n')

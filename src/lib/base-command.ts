@@ -1,6 +1,6 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 
-import {EXIT, InfraError} from './errors.js'
+import {EXIT, InfraError, UsageError} from './errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -18,6 +18,18 @@ export abstract class BaseCommand extends Command {
       env: 'INFRA_CONFIG',
       helpGroup: 'GLOBAL',
     }),
+  }
+
+  /**
+   * A change that needs consent: nothing with --yes; a question on a terminal; without one (CI,
+   * a pipe), a usage error (exit 2) saying to add --yes. A "no" is a usage error too: nothing changed.
+   */
+  protected async confirmOrYes(yes: boolean, o: {doing: string; question: string; hint: string}): Promise<void> {
+    if (yes) return
+    const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
+    if (!interactive) throw new UsageError(`--yes is required to ${o.doing} without a terminal`, {hint: o.hint})
+    const {confirm} = await import('@inquirer/prompts')
+    if (!(await confirm({message: o.question, default: false}))) throw new UsageError('cancelled; nothing was changed')
   }
 
   /** Messages for people go to stderr; stdout is kept for results. */

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {UsageError} from '../../lib/errors.js'
 import type {PreviewDeployResult} from '../../tasks/previews.js'
 
 export default class PreviewDeploy extends BaseCommand {
@@ -37,12 +36,7 @@ Exit status: 0 deployed, 1 a node failed, 2 bad usage (no previews for the site,
     const {args, flags} = await this.parse(PreviewDeploy)
     const [{loadInventory}, {previewDeploy}, {progressMode}] = await Promise.all([import('../../inventory/load.js'), import('../../tasks/previews.js'), import('../../ui/tasks.js')])
     const loaded = await loadInventory(flags.config)
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to deploy a preview without a terminal', {hint: 'Add --yes.'})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Deploy a preview of ${flags.branch} for ${args.site}?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    await this.confirmOrYes(flags.yes, {doing: 'deploy a preview', question: `Deploy a preview of ${flags.branch} for ${args.site}?`, hint: 'Add --yes.'})
     const r = await previewDeploy(loaded, args.site, flags.branch, {build: flags.build, version: flags.version, progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) {
       if (r.evicted) process.stderr.write(`Evicted the preview of ${r.evicted} (previews.max).\n`)

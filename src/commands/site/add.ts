@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {UsageError} from '../../lib/errors.js'
 import type {SiteAddResult} from '../../tasks/sites.js'
 
 export default class SiteAdd extends BaseCommand {
@@ -39,12 +38,7 @@ Exit status: 0 added, 1 a host failed (infra.yaml is put back), 2 bad usage or i
     const {args, flags} = await this.parse(SiteAdd)
     const [{loadInventory}, {addSite}, {progressMode}] = await Promise.all([import('../../inventory/load.js'), import('../../tasks/sites.js'), import('../../ui/tasks.js')])
     const loaded = await loadInventory(flags.config)
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to add a site without a terminal', {hint: `Run \`infra site add ${args.name} ... --yes\`.`})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Add ${args.name} (${flags.domain}) to ${loaded.path} and provision it?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    await this.confirmOrYes(flags.yes, {doing: 'add a site', question: `Add ${args.name} (${flags.domain}) to ${loaded.path} and provision it?`, hint: `Run \`infra site add ${args.name} ... --yes\`.`})
     const r = await addSite(loaded, args.name, {domain: flags.domain, aliases: flags.alias, image: flags.image, port: flags.port, build: flags.build, version: flags.version, progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) {
       const next = r.deployed ? `serves ${r.deployed.release.id}` : `deploy it: infra deploy ${r.site} --build DIR`

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {UsageError} from '../../lib/errors.js'
 import type {SiteRemoveResult} from '../../tasks/sites.js'
 
 export default class SiteRm extends BaseCommand {
@@ -36,12 +35,7 @@ Exit status: 0 removed, 1 a host failed, 2 no such site or bad usage.`
     ])
     const loaded = await loadInventory(flags.config)
     requireSite(loaded, args.name)
-    if (!flags.yes) {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY && !process.env.CI)
-      if (!interactive) throw new UsageError('--yes is required to remove a site without a terminal', {hint: `Run \`infra site rm ${args.name} --yes\`.`})
-      const {confirm} = await import('@inquirer/prompts')
-      if (!(await confirm({message: `Remove ${args.name} and its containers from the fleet?`, default: false}))) throw new UsageError('cancelled; nothing was changed')
-    }
+    await this.confirmOrYes(flags.yes, {doing: 'remove a site', question: `Remove ${args.name} and its containers from the fleet?`, hint: `Run \`infra site rm ${args.name} --yes\`.`})
     const r = await removeSite(loaded, args.name, {progress: progressMode(this.jsonEnabled())})
     if (!this.jsonEnabled()) process.stdout.write(`Removed ${r.site} (${r.units.join(', ')}) from ${r.nodes.join(', ') || 'no node'}.\n`)
     return r

@@ -22,7 +22,8 @@ const envKeyError = expected('an environment variable name', 'letters, digits an
 export const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {error: envKeyError})
 
 const envValueError = expected('a plain value (a string, number or boolean, on one line)')
-const envValue = z
+/** A plain env value: string, number or boolean, on one line (an env file holds one per line). */
+export const envValue = z
   .union([z.string(), z.number(), z.boolean()], {error: envValueError})
   .transform((v) => String(v))
   .refine((v) => !/[\n\r\0]/.test(v), {error: 'has a line break or a NUL, which an env file cannot hold'})

@@ -6,7 +6,7 @@
 import {z} from 'zod'
 
 import {durationUpTo, expected, HAPROXY_LIST_MAX, mappingOf, show, tooMany, wholeNumber} from './base.js'
-import {appSchema, envKey} from './app.js'
+import {appSchema, envKey, envValue} from './app.js'
 import {envVarName, hostname, nodeName} from './fields.js'
 
 const siteNameError = expected('a site name', 'lowercase letters, digits and single "-", starting with a letter, at most 24 characters, e.g. "shop"')
@@ -29,11 +29,6 @@ function recordError(what: string) {
   const base = expected(what)
   return (iss: {code?: string; input?: unknown; issues?: {message: string}[]}) => (iss.code === 'invalid_key' && iss.issues?.[0] ? `${show(iss.input)} ${iss.issues[0].message.replace(/^"[^"]*" /, '')}` : base(iss))
 }
-
-const envValue = z
-  .union([z.string(), z.number(), z.boolean()], {error: expected('a plain value (a string, number or boolean, on one line)')})
-  .transform((v) => String(v))
-  .refine((v) => !/[\n\r\0]/.test(v), {error: 'has a line break or a NUL, which an env file cannot hold'})
 
 const nodeList = z
   .array(nodeName, {error: expected('a list of web node names')})
