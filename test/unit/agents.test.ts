@@ -311,3 +311,25 @@ describe('provision: a no-change re-run', () => {
     expect(firstWebExec).toBeGreaterThan(events.lastIndexOf('exec edge'))
   })
 })
+
+describe('the node agent parses (sh -n) for every kind of fleet', () => {
+  // A stray quote in one branch of the template once broke only the fleets with an app: every
+  // provision of the web nodes then failed its validation. Each branch is checked here.
+  const variants: Record<string, Record<string, unknown>> = {
+    plain: {},
+    app: {app: {image: 'shop'}},
+    sites: {sites: {blog: {domain: 'blog.example.org', app: {image: 'blog'}, previews: {domain: 'preview.blog.example.org'}}}},
+    'app and sites': {app: {image: 'shop'}, sites: {blog: {domain: 'blog.example.org', app: {image: 'blog'}}}},
+  }
+  it.each(Object.keys(variants))('%s', (name) => {
+    const v = inventory({...EDGE_FLEET, ...variants[name]} as Parameters<typeof inventory>[0])
+    const file = fileAt(agentWebFiles(context(v, {agentPublicKey: PUB}), hostsByName(v).web1), AGENT_PATHS.nodeAgent)
+    const at = path.join(dir, `node-agent-${name.replaceAll(' ', '-')}.sh`)
+    writeFileSync(at, file.content)
+    const r = spawnSync('sh', ['-n', at], {encoding: 'utf8'})
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    expect(file.content.includes('units-up')).toBe(name.includes('sites'))
+    expect(file.content.includes('preview-destroy')).toBe(name.includes('sites'))
+  })
+})
