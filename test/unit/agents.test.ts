@@ -322,7 +322,7 @@ describe('the node agent parses (sh -n) for every kind of fleet', () => {
     'app and sites': {app: {image: 'shop'}, sites: {blog: {domain: 'blog.example.org', app: {image: 'blog'}}}},
   }
   it.each(Object.keys(variants))('%s', (name) => {
-    const v = inventory({...EDGE_FLEET, ...variants[name]} as Parameters<typeof inventory>[0])
+    const v = inventory({...EDGE_FLEET, ...variants[name]})
     const file = fileAt(agentWebFiles(context(v, {agentPublicKey: PUB}), hostsByName(v).web1), AGENT_PATHS.nodeAgent)
     const at = path.join(dir, `node-agent-${name.replaceAll(' ', '-')}.sh`)
     writeFileSync(at, file.content)
