@@ -4,7 +4,8 @@
  * branch gets, and which preview the limit evicts.
  */
 import {factLines} from '../host/facts.js'
-import {UNITS_DIR} from '../host/paths.js'
+import {UNITS_DIR, unitPaths} from '../host/paths.js'
+import {unitCommand} from './commands.js'
 import {shq} from '../host/quote.js'
 import {branchSlug} from './slug.js'
 
@@ -83,5 +84,5 @@ export function expiredPreviews(metas: readonly PreviewMeta[], ttlMs: number, no
 
 /** On a node: removes a preview's unit (containers, nginx files, state). */
 export function destroyUnitCommand(key: string): string {
-  return `/usr/local/sbin/infra-app -u ${shq(key)} destroy`
+  return unitCommand(unitPaths(key), 'destroy')
 }

@@ -9,7 +9,7 @@ import {isBranchName} from '../app/slug.js'
 import {UNITS_DIR} from '../host/paths.js'
 import {shq} from '../host/quote.js'
 import type {LoadedInventory} from '../inventory/load.js'
-import {previewUnit} from '../inventory/units.js'
+import {previewUnit, siteUnit} from '../inventory/units.js'
 import {HostError, UsageError} from '../lib/errors.js'
 import type {HostConnection} from '../ssh/connection.js'
 import type {ProgressMode} from '../ui/tasks.js'
@@ -37,10 +37,9 @@ async function readPreviews(conn: HostConnection, site?: string): Promise<Previe
 
 /** Removes a preview: its unit on every node of the site, then its folder on the bastion. */
 async function destroyPreview(loaded: LoadedInventory, meta: PreviewMeta, bastion: HostConnection, connect: (n: string) => Promise<HostConnection>): Promise<void> {
-  const spec = requireSite(loaded, meta.site)
-  const nodes = loaded.inventory.web.nodes.map((n) => n.name).filter((n) => !spec.nodes || spec.nodes.includes(n))
+  requireSite(loaded, meta.site)
   await Promise.all(
-    nodes.map(async (n) => {
+    siteUnit(loaded.inventory, meta.site).nodes.map(async (n) => {
       const r = await (await connect(n)).exec(destroyUnitCommand(meta.key), {timeoutMs: 5 * 60_000})
       if (r.code !== 0) throw new HostError(n, `removing the preview ${meta.slug} failed: ${(r.stderr || r.stdout).trim()}`)
     }),

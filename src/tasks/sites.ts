@@ -7,11 +7,11 @@
 import {readFile, rename, rm, writeFile} from 'node:fs/promises'
 
 import {parseSites, type SiteRow, sitesScript} from '../app/sites.js'
-import {UNITS_DIR} from '../host/paths.js'
+import {APP_PATHS, UNITS_DIR} from '../host/paths.js'
 import {shq} from '../host/quote.js'
 import {addSite as addSiteText, removeSite as removeSiteText} from '../inventory/edit.js'
 import {type LoadedInventory, loadInventory} from '../inventory/load.js'
-import {declaredUnits, siteUnit} from '../inventory/units.js'
+import {declaredUnits} from '../inventory/units.js'
 import {HostError} from '../lib/errors.js'
 import type {ProgressMode} from '../ui/tasks.js'
 import type {DeployResult} from './deploy/index.js'
@@ -99,7 +99,7 @@ function destroyScript(site: string): string {
   return [
     `for d in ${UNITS_DIR}/${site} ${UNITS_DIR}/${site}--*; do`,
     '  [ -d "$d" ] || continue',
-    '  /usr/local/sbin/infra-app -u "$(basename "$d")" destroy || exit 1',
+    `  ${APP_PATHS.script} -u "$(basename "$d")" destroy || exit 1`,
     'done',
   ].join('\n')
 }
@@ -129,5 +129,5 @@ export async function removeSite(loaded: LoadedInventory, name: string, opts: {p
   } finally {
     await fleet.close()
   }
-  return {site: name, units: units.map((u) => siteUnit(loaded.inventory, name, u.env).key!), nodes}
+  return {site: name, units: units.map((u) => u.key!), nodes}
 }
